@@ -1,0 +1,713 @@
+"""Pure normalization: decoded CloudTrail records in, one Arrow table of the schema out.
+
+There is one path. Every record becomes a :class:`Record` struct first: the fast way is
+msgspec decoding its JSON bytes straight into the typed struct, nested payloads kept as
+``msgspec.Raw`` (their original bytes, never turned into Python dicts); a record whose
+values do not fit the types (``readOnly: "true"``, a numeric ``eventName``, a dict from a
+re-shaped export) is decoded generically and coerced into the same struct. Columns are
+then built from the structs by one function, so the fast and the readable path cannot
+disagree. No I/O happens here.
+
+Examples
+--------
+>>> t, rejects = normalize_records([{"eventTime": "2024-05-01T09:00:00Z", "eventID": "e1",
+...     "eventName": "GetCallerIdentity", "eventSource": "sts.amazonaws.com",
+...     "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::012345678901:user/alice",
+...                      "accountId": "012345678901", "accessKeyId": "AKIAEXAMPLE"}}])
+>>> t.column("actor")[0].as_py(), t.column("key_type")[0].as_py(), rejects
+('arn:aws:iam::012345678901:user/alice', 'long-term', [])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+import orjson
+import pyarrow as pa
+
+from .schema import EVENTS_SCHEMA
+from .timeparse import parse_time_column
+
+Raw = msgspec.Raw
+_EMPTY = msgspec.Raw(b"")
+REDACTED = "<redacted by iamforensics>"
+
+
+class SessionIssuer(msgspec.Struct, omit_defaults=True):
+    type: str | None = None
+    principalId: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    userName: str | None = None
+
+
+class Attributes(msgspec.Struct):
+    creationDate: str | None = None
+    mfaAuthenticated: str | bool | None = None
+
+
+class WebIdFederationData(msgspec.Struct):
+    federatedProvider: str | None = None
+
+
+class SessionContext(msgspec.Struct):
+    sessionIssuer: SessionIssuer | None = None
+    attributes: Attributes | None = None
+    sourceIdentity: str | None = None
+    ec2RoleDelivery: str | None = None
+    assumedRoot: str | bool | None = None
+    signInSessionArn: str | None = None
+    webIdFederationData: WebIdFederationData | None = None
+
+
+class OnBehalfOf(msgspec.Struct):
+    userId: str | None = None
+    identityStoreArn: str | None = None
+
+
+class UserIdentity(msgspec.Struct):
+    type: str | None = None
+    principalId: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    userName: str | None = None
+    accessKeyId: str | None = None
+    invokedBy: str | None = None
+    identityProvider: str | None = None
+    credentialId: str | None = None
+    sessionContext: SessionContext | None = None
+    onBehalfOf: msgspec.Raw = _EMPTY
+    inScopeOf: msgspec.Raw = _EMPTY
+
+
+class Record(msgspec.Struct):
+    """The typed view of one CloudTrail record (unknown keys stay in the raw column)."""
+
+    eventTime: str | None = None
+    eventID: str | None = None
+    eventVersion: str | None = None
+    eventSource: str | None = None
+    eventName: str | None = None
+    eventType: str | None = None
+    eventCategory: str | None = None
+    awsRegion: str | None = None
+    sourceIPAddress: str | None = None
+    userAgent: str | None = None
+    errorCode: str | None = None
+    errorMessage: str | None = None
+    readOnly: bool | None = None
+    managementEvent: bool | None = None
+    requestID: str | None = None
+    sharedEventID: str | None = None
+    recipientAccountId: str | None = None
+    vpcEndpointId: str | None = None
+    vpcEndpointAccountId: str | None = None
+    apiVersion: str | None = None
+    sessionCredentialFromConsole: str | bool | None = None
+    userIdentity: UserIdentity | None = None
+    requestParameters: msgspec.Raw = _EMPTY
+    responseElements: msgspec.Raw = _EMPTY
+    additionalEventData: msgspec.Raw = _EMPTY
+    resources: msgspec.Raw = _EMPTY
+    serviceEventDetails: msgspec.Raw = _EMPTY
+    tlsDetails: msgspec.Raw = _EMPTY
+    addendum: msgspec.Raw = _EMPTY
+    insightDetails: msgspec.Raw = _EMPTY
+    edgeDeviceDetails: msgspec.Raw = _EMPTY
+    eventContext: msgspec.Raw = _EMPTY
+
+
+_DECODER = msgspec.json.Decoder(Record)
+_GENERIC = msgspec.json.Decoder()
+_ENCODER = msgspec.json.Encoder()
+
+_RECORD_FIELDS = {f: t for f, t in Record.__annotations__.items()}
+_RAW_FIELDS = {
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "resources",
+    "serviceEventDetails",
+    "tlsDetails",
+    "addendum",
+    "insightDetails",
+    "edgeDeviceDetails",
+    "eventContext",
+}
+_BOOL_FIELDS = {"readOnly", "managementEvent"}
+_CT_MARKERS = ("eventName", "eventSource", "eventVersion", "eventID", "insightDetails")
+
+
+@dataclass(slots=True)
+class Item:
+    """One record ready for :func:`normalize`: the struct, its raw JSON and its position."""
+
+    record: Record
+    raw: str
+    source_index: int
+    fidelity: str = "full"
+    missing_fields: list[str] | None = None
+
+
+@dataclass(slots=True)
+class Reject:
+    """A record normalize would not keep, with the reason (the caller quarantines it)."""
+
+    source_index: int
+    reason: str
+    raw: bytes
+
+
+# --- decoding -------------------------------------------------------------------------
+
+
+def _redact(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {
+            k: (REDACTED if k.lower() == "sessiontoken" and v not in (None, "") else _redact(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [_redact(v) for v in obj]
+    return obj
+
+
+def compact_raw(raw: bytes) -> bytes:
+    """The record's JSON without whitespace, sessionToken values redacted."""
+    if b"essionToken" in raw or b"essiontoken" in raw:
+        return orjson.dumps(_redact(orjson.loads(raw)))
+    return msgspec.json.format(raw, indent=-1)
+
+
+def _to_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    return orjson.dumps(value).decode()
+
+
+def _to_bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("true", "yes", "1"):
+            return True
+        if v in ("false", "no", "0"):
+            return False
+        return None
+    if isinstance(value, int | float):
+        return bool(value)
+    return None
+
+
+def _obj_struct(cls: type[msgspec.Struct], value: Any) -> Any:
+    """Coerce a dict into a struct of str fields (nested structs handled by the caller)."""
+    if not isinstance(value, dict):
+        return None
+    kwargs: dict[str, Any] = {}
+    for name in cls.__struct_fields__:
+        if name in value:
+            kwargs[name] = value[name]
+    return kwargs
+
+
+def _coerce_identity(ui: Any) -> UserIdentity | None:
+    if not isinstance(ui, dict):
+        return None
+    kw: dict[str, Any] = {}
+    for name in UserIdentity.__struct_fields__:
+        if name not in ui:
+            continue
+        v = ui[name]
+        if name in ("onBehalfOf", "inScopeOf"):
+            kw[name] = msgspec.Raw(orjson.dumps(v))
+        elif name == "sessionContext":
+            kw[name] = _coerce_session_context(v)
+        else:
+            kw[name] = _to_str(v)
+    return UserIdentity(**kw)
+
+
+def _coerce_session_context(sc: Any) -> SessionContext | None:
+    if not isinstance(sc, dict):
+        return None
+    issuer = _obj_struct(SessionIssuer, sc.get("sessionIssuer"))
+    attrs = _obj_struct(Attributes, sc.get("attributes"))
+    web = _obj_struct(WebIdFederationData, sc.get("webIdFederationData"))
+    return SessionContext(
+        sessionIssuer=SessionIssuer(**{k: _to_str(v) for k, v in issuer.items()}) if issuer else None,
+        attributes=Attributes(
+            creationDate=_to_str(attrs.get("creationDate")),
+            mfaAuthenticated=_to_str(attrs.get("mfaAuthenticated")),
+        )
+        if attrs
+        else None,
+        sourceIdentity=_to_str(sc.get("sourceIdentity")),
+        ec2RoleDelivery=_to_str(sc.get("ec2RoleDelivery")),
+        assumedRoot=_to_str(sc.get("assumedRoot")),
+        signInSessionArn=_to_str(sc.get("signInSessionArn")),
+        webIdFederationData=WebIdFederationData(federatedProvider=_to_str(web.get("federatedProvider")))
+        if web
+        else None,
+    )
+
+
+def record_from_obj(obj: dict[str, Any]) -> Record:
+    """Coerce a generically decoded record into a :class:`Record` whatever its value types.
+
+    Examples
+    --------
+    >>> record_from_obj({"readOnly": "true", "eventName": 7}).readOnly
+    True
+    """
+    kw: dict[str, Any] = {}
+    for name in _RECORD_FIELDS:
+        if name not in obj:
+            continue
+        v = obj[name]
+        if name in _RAW_FIELDS:
+            kw[name] = msgspec.Raw(orjson.dumps(v))
+        elif name in _BOOL_FIELDS:
+            kw[name] = _to_bool(v)
+        elif name == "userIdentity":
+            kw[name] = _coerce_identity(v)
+        else:
+            kw[name] = _to_str(v)
+    return Record(**kw)
+
+
+def decode_record(raw: bytes | memoryview | msgspec.Raw) -> Record:
+    """Decode one record's JSON bytes into a :class:`Record` (typed fast path, else coerced).
+
+    Raises ``msgspec.DecodeError`` when the bytes are not JSON and ``TypeError`` when the
+    JSON is not an object.
+    """
+    try:
+        return _DECODER.decode(raw)
+    except msgspec.ValidationError:
+        obj = _GENERIC.decode(raw)
+        if not isinstance(obj, dict):
+            raise TypeError(f"a record must be a JSON object, got {type(obj).__name__}") from None
+        return record_from_obj(obj)
+
+
+def prepare(raw: bytes, source_index: int) -> Item | Reject:
+    """Decode and check one record's JSON bytes; the unit both readers and tests call."""
+    try:
+        rec = decode_record(raw)
+        text = compact_raw(bytes(raw)).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Reject(source_index, f"invalid UTF-8 at byte {exc.start} of the record", bytes(raw))
+    except (msgspec.DecodeError, orjson.JSONDecodeError, TypeError) as exc:
+        return Reject(source_index, f"invalid JSON record: {exc}", bytes(raw))
+    return check(rec, text, source_index)
+
+
+def prepare_obj(
+    obj: Any, source_index: int, *, fidelity: str = "full", missing_fields: list[str] | None = None
+) -> Item | Reject:
+    """Like :func:`prepare` for an already decoded object (re-shaped formats, tests)."""
+    raw = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS) if obj is not None else b"null"
+    if not isinstance(obj, dict):
+        return Reject(source_index, "not a JSON object", raw)
+    text = orjson.dumps(_redact(obj), option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    item = check(record_from_obj(obj), text, source_index)
+    if isinstance(item, Item):
+        item.fidelity = fidelity
+        item.missing_fields = missing_fields
+    return item
+
+
+def check(rec: Record, raw: str, source_index: int) -> Item | Reject:
+    """Keep a record only when it is CloudTrail and has an event time."""
+    has_marker = any(getattr(rec, f) is not None for f in _CT_MARKERS[:4])
+    if not has_marker and rec.userIdentity is None and not bytes(rec.insightDetails):
+        return Reject(
+            source_index,
+            "not a CloudTrail record (no eventName, eventSource, eventVersion, eventID or userIdentity)",
+            raw.encode(),
+        )
+    if rec.eventTime is None or not rec.eventTime.strip():
+        return Reject(source_index, "missing eventTime", raw.encode())
+    return Item(rec, raw, source_index)
+
+
+# --- derived values ---------------------------------------------------------------------
+
+_SDK = (
+    ("aws-sdk-go", "sdk:go"),
+    ("aws-sdk-java", "sdk:java"),
+    ("aws-sdk-js", "sdk:js"),
+    ("aws-sdk-nodejs", "sdk:js"),
+    ("aws-sdk-rust", "sdk:rust"),
+    ("aws-sdk-ruby", "sdk:ruby"),
+    ("aws-sdk-dotnet", "sdk:dotnet"),
+    ("aws-sdk-net", "sdk:dotnet"),
+    ("aws-sdk-php", "sdk:php"),
+    ("aws-sdk-cpp", "sdk:cpp"),
+    ("aws-sdk-swift", "sdk:swift"),
+    ("aws-sdk-kotlin", "sdk:kotlin"),
+    ("boto3/", "sdk:python"),
+    ("botocore/", "sdk:python"),
+)
+
+
+@lru_cache(maxsize=65536)
+def user_agent_family(ua: str | None) -> str | None:
+    """Classify a user agent: console, aws-cli, sdk:<lang>, terraform, cloudformation, service, other.
+
+    Examples
+    --------
+    >>> user_agent_family("[aws-cli/2.15.34 Python/3.11.8 Linux/6.1]")
+    'aws-cli'
+    """
+    if ua is None:
+        return None
+    s = ua.strip()
+    if s.startswith("[") and s.endswith("]"):
+        s = s[1:-1].strip()
+    low = s.lower()
+    if not low:
+        return "other"
+    if "terraform" in low:
+        return "terraform"
+    if "cloudformation" in low:
+        return "cloudformation"
+    if low.startswith("aws-cli/"):
+        return "aws-cli"
+    if (
+        low in ("console.amazonaws.com", "signin.amazonaws.com")
+        or low.startswith(("console.", "s3console", "aws console", "mozilla/"))
+        or "console.amazonaws.com" in low
+    ):
+        return "console"
+    for prefix, fam in _SDK:
+        if low.startswith(prefix):
+            return fam
+    if low.startswith("aws internal") or low.endswith(".amazonaws.com") or low.startswith("coral/"):
+        return "service"
+    return "other"
+
+
+@lru_cache(maxsize=262144)
+def classify_ip(value: str | None) -> tuple[str | None, str | None]:
+    """(parsed ip or None, ip_class) for a sourceIPAddress value.
+
+    Examples
+    --------
+    >>> classify_ip("253.252.51.07")
+    (None, 'invalid')
+    >>> classify_ip("ec2.amazonaws.com")
+    (None, 'aws-service')
+    """
+    if value is None or value == "":
+        return None, None
+    s = value.strip()
+    if s.startswith("AWS Internal"):
+        return None, "aws-internal"
+    if s.endswith(".amazonaws.com") or s.endswith(".amazonaws.com.cn"):
+        return None, "aws-service"
+    try:
+        ip = ipaddress.ip_address(s)
+    except ValueError:
+        return None, "invalid"
+    if ip.is_unspecified:
+        return None, "invalid"
+    mapped = getattr(ip, "ipv4_mapped", None)
+    check_ip = mapped or ip
+    return str(ip), ("public" if check_ip.is_global else "private")
+
+
+def key_type(access_key_id: str | None) -> str | None:
+    """long-term (AKIA...), temporary (ASIA...), other, or None when no key is carried."""
+    if not access_key_id:
+        return None
+    if access_key_id.startswith("AKIA"):
+        return "long-term"
+    if access_key_id.startswith("ASIA"):
+        return "temporary"
+    return "other"
+
+
+def session_name_of(user_type: str | None, principal_id: str | None, arn: str | None) -> str | None:
+    """Role session or federated user name carried by an identity."""
+    if user_type in ("AssumedRole", "FederatedUser") or (arn and ":assumed-role/" in arn):
+        if arn and (":assumed-role/" in arn):
+            return arn.split("/", 2)[2] if arn.count("/") >= 2 else None
+        if arn and ":federated-user/" in arn:
+            return arn.split(":federated-user/", 1)[1]
+        if principal_id and ":" in principal_id:
+            return principal_id.split(":", 1)[1]
+    return None
+
+
+def actor_of(
+    user_type: str | None,
+    arn: str | None,
+    account_id: str | None,
+    principal_id: str | None,
+    user_name: str | None,
+    invoked_by: str | None,
+    idstore_arn: str | None,
+    idstore_user: str | None,
+) -> str | None:
+    """One stable name per principal: its ARN, ``root``-ARN, the service, or the IdC user."""
+    if arn:
+        return arn
+    if user_type == "Root" and account_id:
+        return f"arn:aws:iam::{account_id}:root"
+    if user_type == "IAMUser" and account_id and user_name:
+        # Failed console sign-ins carry no ARN; rebuild it (path unknown) so they group.
+        return f"arn:aws:iam::{account_id}:user/{user_name}"
+    if idstore_user:
+        return f"identitycenter:{idstore_arn or ''}#{idstore_user}"
+    if user_type == "AWSService" or (not user_type and invoked_by):
+        return invoked_by or "aws-service"
+    if user_type in ("SAMLUser", "WebIdentityUser") and principal_id:
+        return f"{user_type.lower()}:{principal_id}"
+    if user_type == "AWSAccount":
+        return f"account:{account_id or '?'}/{principal_id or '?'}"
+    if principal_id:
+        return f"{(user_type or 'unknown').lower()}:{principal_id}"
+    if invoked_by:
+        return invoked_by
+    return None
+
+
+def synthetic_event_id(raw: str) -> str:
+    """Deterministic id for a record that has none: a hash of its raw JSON."""
+    return "synthetic-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def event_id_of(event_id: str | None, raw: str) -> str:
+    """The stored event id: eventID when it is a real (UUID) CloudTrail id.
+
+    Records without one get a hash of their content; placeholder ids that tools reuse for
+    different records (``"1"`` in every Panther scenario line) get a content-hash suffix
+    so two different events are never merged as duplicates. The raw column keeps the
+    original either way.
+    """
+    if not event_id:
+        return synthetic_event_id(raw)
+    if _UUID.match(event_id):
+        return event_id
+    return f"{event_id}~{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
+
+
+def _raw_text(r: msgspec.Raw) -> str | None:
+    b = bytes(r)
+    if not b or b == b"null":
+        return None
+    return b.decode("utf-8")
+
+
+_SIGNIN_SOURCES = ("signin.amazonaws.com",)
+
+
+def _login_fields(rec: Record) -> tuple[str | None, bool | None]:
+    """(login_result, mfa_used) for sign-in events, else (None, None)."""
+    if rec.eventSource not in _SIGNIN_SOURCES and rec.eventName != "ConsoleLogin":
+        return None, None
+    result = None
+    mfa = None
+    resp = bytes(rec.responseElements)
+    if resp and resp != b"null":
+        try:
+            obj = _GENERIC.decode(resp)
+            if isinstance(obj, dict) and rec.eventName in obj and isinstance(obj[rec.eventName], str):
+                result = obj[rec.eventName]
+        except msgspec.DecodeError:
+            pass
+    if result is None and rec.eventName == "ConsoleLogin":
+        result = "Failure" if rec.errorCode or rec.errorMessage else None
+    add = bytes(rec.additionalEventData)
+    if add and add != b"null":
+        try:
+            obj = _GENERIC.decode(add)
+            if isinstance(obj, dict) and isinstance(obj.get("MFAUsed"), str):
+                mfa = _to_bool(obj["MFAUsed"])
+        except msgspec.DecodeError:
+            pass
+    return result, mfa
+
+
+# --- columns ----------------------------------------------------------------------------
+
+
+def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.Table:
+    """Build the events table (schema v1) from prepared records.
+
+    Examples
+    --------
+    >>> item = prepare(b'{"eventTime":"2024-01-01T00:00:00Z","eventName":"X"}', 0)
+    >>> normalize([item], source="mem", source_format="json").num_rows
+    1
+    """
+    n = len(items)
+    cols: dict[str, list[Any]] = {name: [None] * n for name in EVENTS_SCHEMA.names}
+    for i, it in enumerate(items):
+        r = it.record
+        ui = r.userIdentity
+        cols["event_time"][i] = r.eventTime
+        cols["event_id"][i] = event_id_of(r.eventID, it.raw)
+        cols["event_version"][i] = r.eventVersion
+        cols["event_source"][i] = r.eventSource
+        cols["event_name"][i] = r.eventName
+        cols["event_type"][i] = r.eventType
+        cols["event_category"][i] = r.eventCategory
+        cols["aws_region"][i] = r.awsRegion
+        cols["source_ip_address"][i] = r.sourceIPAddress
+        cols["user_agent"][i] = r.userAgent
+        cols["error_code"][i] = r.errorCode
+        cols["error_message"][i] = r.errorMessage
+        cols["read_only"][i] = r.readOnly
+        cols["management_event"][i] = r.managementEvent
+        cols["request_id"][i] = r.requestID
+        cols["shared_event_id"][i] = r.sharedEventID
+        cols["recipient_account_id"][i] = r.recipientAccountId
+        cols["vpc_endpoint_id"][i] = r.vpcEndpointId
+        cols["vpc_endpoint_account_id"][i] = r.vpcEndpointAccountId
+        cols["api_version"][i] = r.apiVersion
+        cols["session_credential_from_console"][i] = _to_bool(r.sessionCredentialFromConsole)
+        utype = arn = acct = pid = uname = inv = idarn = iduser = None
+        if ui is not None:
+            utype, arn, acct, pid, uname, inv = (
+                ui.type or None,
+                ui.arn or None,
+                ui.accountId,
+                ui.principalId,
+                ui.userName,
+                ui.invokedBy or None,
+            )
+            cols["user_type"][i] = utype
+            cols["principal_id"][i] = pid
+            cols["user_arn"][i] = arn
+            cols["account_id"][i] = acct
+            cols["user_name"][i] = uname
+            cols["access_key_id"][i] = ui.accessKeyId or None
+            cols["invoked_by"][i] = inv
+            cols["identity_provider"][i] = ui.identityProvider
+            cols["credential_id"][i] = ui.credentialId
+            sc = ui.sessionContext
+            if sc is not None:
+                si = sc.sessionIssuer
+                if si is not None:
+                    cols["session_issuer_type"][i] = si.type
+                    cols["session_issuer_arn"][i] = si.arn
+                    cols["session_issuer_principal_id"][i] = si.principalId
+                    cols["session_issuer_account_id"][i] = si.accountId
+                    cols["session_issuer_user_name"][i] = si.userName
+                at = sc.attributes
+                if at is not None:
+                    cols["session_creation_date"][i] = at.creationDate
+                    cols["mfa_authenticated"][i] = _to_bool(at.mfaAuthenticated)
+                cols["source_identity"][i] = sc.sourceIdentity
+                cols["ec2_role_delivery"][i] = sc.ec2RoleDelivery
+                cols["assumed_root"][i] = _to_bool(sc.assumedRoot)
+                cols["sign_in_session_arn"][i] = sc.signInSessionArn
+                if sc.webIdFederationData is not None:
+                    cols["web_id_provider"][i] = sc.webIdFederationData.federatedProvider
+            obo = _raw_text(ui.onBehalfOf)
+            if obo is not None:
+                cols["on_behalf_of"][i] = obo
+                try:
+                    o = msgspec.json.decode(obo, type=OnBehalfOf)
+                    idarn, iduser = o.identityStoreArn, o.userId
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    pass
+                cols["identity_store_arn"][i] = idarn
+                cols["identity_store_user_id"][i] = iduser
+            cols["in_scope_of"][i] = _raw_text(ui.inScopeOf)
+        cols["actor"][i] = actor_of(utype, arn, acct, pid, uname, inv, idarn, iduser)
+        cols["session_name"][i] = session_name_of(utype, pid, arn)
+        cols["key_type"][i] = key_type(cols["access_key_id"][i])
+        ip, ipc = classify_ip(r.sourceIPAddress)
+        cols["source_ip"][i] = ip
+        cols["ip_class"][i] = ipc
+        cols["user_agent_family"][i] = user_agent_family(r.userAgent)
+        login, mfa = _login_fields(r)
+        cols["login_result"][i] = login
+        cols["mfa_used"][i] = mfa
+        cols["is_error"][i] = bool(r.errorCode) or login == "Failure"
+        cols["request_parameters"][i] = _raw_text(r.requestParameters)
+        cols["response_elements"][i] = _raw_text(r.responseElements)
+        cols["additional_event_data"][i] = _raw_text(r.additionalEventData)
+        cols["resources"][i] = _raw_text(r.resources)
+        cols["service_event_details"][i] = _raw_text(r.serviceEventDetails)
+        cols["tls_details"][i] = _raw_text(r.tlsDetails)
+        cols["addendum"][i] = _raw_text(r.addendum)
+        cols["insight_details"][i] = _raw_text(r.insightDetails)
+        cols["edge_device_details"][i] = _raw_text(r.edgeDeviceDetails)
+        cols["event_context"][i] = _raw_text(r.eventContext)
+        cols["source_index"][i] = it.source_index
+        cols["fidelity"][i] = it.fidelity
+        cols["missing_fields"][i] = it.missing_fields
+        cols["raw"][i] = it.raw
+    arrays = []
+    for field in EVENTS_SCHEMA:
+        name = field.name
+        if name in ("event_time", "session_creation_date"):
+            arrays.append(parse_time_column(cols[name]))
+        elif name == "source":
+            arrays.append(pa.array([source] * n, type=pa.string()))
+        elif name == "source_format":
+            arrays.append(pa.array([source_format] * n, type=pa.string()))
+        else:
+            arrays.append(pa.array(cols[name], type=field.type))
+    return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
+
+
+def split_unparsed_times(table: pa.Table, items: Sequence[Item]) -> tuple[pa.Table, list[Reject]]:
+    """Move rows whose eventTime did not parse out of the table, as rejects."""
+    import pyarrow.compute as pc
+
+    bad = pc.is_null(table.column("event_time"))
+    if not pc.any(bad).as_py():
+        return table, []
+    idx = pc.indices_nonzero(bad).to_pylist()
+    rejects = [
+        Reject(
+            items[i].source_index,
+            f"unparseable eventTime {items[i].record.eventTime!r}",
+            items[i].raw.encode(),
+        )
+        for i in idx
+    ]
+    return table.filter(pc.invert(bad)), rejects
+
+
+def normalize_records(
+    records: Iterable[dict[str, Any] | bytes], *, source: str = "<memory>", source_format: str = "json"
+) -> tuple[pa.Table, list[Reject]]:
+    """Normalize decoded dicts or JSON bytes; returns (table, rejects). Pure, for tests and callers.
+
+    Examples
+    --------
+    >>> table, rejects = normalize_records([b'{"eventName": "X"}'])
+    >>> table.num_rows, rejects[0].reason
+    (0, 'missing eventTime')
+    """
+    items: list[Item] = []
+    rejects: list[Reject] = []
+    for i, rec in enumerate(records):
+        out = prepare(rec, i) if isinstance(rec, bytes | bytearray) else prepare_obj(rec, i)
+        (items if isinstance(out, Item) else rejects).append(out)  # type: ignore[arg-type]
+    table = normalize(items, source=source, source_format=source_format)
+    table, bad = split_unparsed_times(table, items)
+    return table, rejects + bad

@@ -1,0 +1,255 @@
+"""Find evidence and open it as bytes: files, folders, globs, zip and tar archives.
+
+Archives are read as streams, never extracted to disk. Member names with ``..`` or an
+absolute path are rejected, and every decompression (gzip, zip members, tar members)
+stops at a size cap so a decompression bomb cannot exhaust memory.
+
+Examples
+--------
+>>> refs = discover(["data/samples"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import EvidenceError
+
+#: Largest decompressed size accepted for one file or archive member (bytes).
+DEFAULT_MAX_BYTES = 4 * 1024**3
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+ZIP_EMPTY = b"PK\x05\x06"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """One unit of evidence to open: a file, a zip member, or a whole tar stream."""
+
+    display: str  # what manifests and quarantine call it: path, or archive!member
+    path: str  # file on disk
+    member: str | None = None  # zip member name
+    kind: str = "file"  # file | zip-member | tar
+    size: int = 0
+
+
+@dataclass(slots=True)
+class Blob:
+    """Bytes of one evidence file, ready for the readers."""
+
+    display: str
+    data: bytes  # decompressed content
+    size: int  # size as stored (compressed)
+    sha256: str  # of the bytes as stored
+    compression: str | None = None
+
+
+class UnitError(Exception):
+    """A single evidence unit could not be opened; carries the display name and reason."""
+
+    def __init__(self, display: str, reason: str, size: int = 0, sha256: str | None = None):
+        super().__init__(f"{display}: {reason}")
+        self.display = display
+        self.reason = reason
+        self.size = size
+        self.sha256 = sha256
+
+
+def _safe_member(name: str) -> bool:
+    p = PurePosixPath(name.replace("\\", "/"))
+    return not (p.is_absolute() or ".." in p.parts or (len(name) > 1 and name[1] == ":"))
+
+
+def _is_zip(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head in (ZIP_MAGIC, ZIP_EMPTY)
+
+
+def _is_tar(path: str) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, tarfile.TarError, EOFError, zlib.error):
+        return False
+
+
+def _expand(item: str) -> list[str]:
+    if any(ch in item for ch in "*?["):
+        hits = sorted(glob.glob(item, recursive=True))
+        if not hits:
+            raise EvidenceError(f"{item}: no evidence matches this pattern")
+        return hits
+    if not os.path.exists(item):
+        raise EvidenceError(f"{item}: no such file or folder")
+    return [item]
+
+
+def _walk(root: str) -> Iterator[str]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            yield os.path.join(dirpath, name)
+
+
+def discover(evidence: list[str]) -> list[SourceRef]:
+    """Expand paths, folders (recursively) and globs into the units to read.
+
+    Raises :class:`EvidenceError` for a path that does not exist or a glob that matches
+    nothing: nothing is ingested from a half-typed command line.
+    """
+    refs: list[SourceRef] = []
+    seen: set[str] = set()
+    for item in evidence:
+        for hit in _expand(item):
+            files = list(_walk(hit)) if os.path.isdir(hit) else [hit]
+            for f in files:
+                key = os.path.abspath(f)
+                if key in seen:
+                    continue
+                seen.add(key)
+                refs.extend(_refs_for_file(f))
+    return refs
+
+
+def _refs_for_file(path: str) -> list[SourceRef]:
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    if _is_zip(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                out = []
+                for info in zf.infolist():
+                    if info.is_dir():
+                        continue
+                    if not _safe_member(info.filename):
+                        out.append(SourceRef(f"{path}!{info.filename}", path, info.filename, "unsafe", 0))
+                        continue
+                    out.append(
+                        SourceRef(
+                            f"{path}!{info.filename}", path, info.filename, "zip-member", info.compress_size
+                        )
+                    )
+                return out
+        except (zipfile.BadZipFile, OSError):
+            return [SourceRef(path, path, None, "file", size)]
+    if not path.endswith((".json", ".gz", ".jsonl")) and _is_tar(path):
+        return [SourceRef(path, path, None, "tar", size)]
+    if path.endswith((".tar", ".tar.gz", ".tgz")) and _is_tar(path):
+        return [SourceRef(path, path, None, "tar", size)]
+    return [SourceRef(path, path, None, "file", size)]
+
+
+def decompress(display: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str | None]:
+    """Gunzip (all members) when the bytes are gzip, with the size cap; detects by magic."""
+    if not data.startswith(GZIP_MAGIC):
+        return data, None
+    out: list[bytes] = []
+    total = 0
+    buf = data
+    while buf:
+        d = zlib.decompressobj(wbits=47)
+        try:
+            chunk = d.decompress(buf, max_bytes - total + 1)
+        except zlib.error as exc:
+            raise UnitError(display, f"corrupt gzip data after {total} decompressed bytes: {exc}") from None
+        total += len(chunk)
+        out.append(chunk)
+        if total > max_bytes:
+            raise UnitError(display, f"decompressed size exceeds the cap of {max_bytes} bytes")
+        if not d.eof:
+            if d.unconsumed_tail:
+                raise UnitError(display, f"decompressed size exceeds the cap of {max_bytes} bytes")
+            raise UnitError(
+                display,
+                f"truncated gzip stream: ended after {len(data)} compressed / {total} decompressed bytes",
+            )
+        buf = d.unused_data
+        if buf and not buf.startswith(GZIP_MAGIC):
+            break  # trailing garbage after the last member: ignored like gzip(1) does
+    return b"".join(out), "gzip"
+
+
+def _read_capped(fh, display: str, max_bytes: int) -> bytes:  # type: ignore[no-untyped-def]
+    data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UnitError(display, f"member larger than the cap of {max_bytes} bytes")
+    return data
+
+
+def open_units(ref: SourceRef, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Blob | UnitError]:
+    """Yield the decompressed bytes of each evidence file behind a ref, or an error per unit."""
+    if ref.kind == "unsafe":
+        yield UnitError(ref.display, "archive member name is absolute or contains '..': rejected")
+        return
+    if ref.kind == "tar":
+        yield from _open_tar(ref, max_bytes)
+        return
+    try:
+        if ref.kind == "zip-member":
+            with zipfile.ZipFile(ref.path) as zf, zf.open(ref.member or "") as fh:
+                stored = _read_capped(fh, ref.display, max_bytes)
+        else:
+            with open(ref.path, "rb") as fh:
+                stored = fh.read()
+    except UnitError as exc:
+        yield exc
+        return
+    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, EOFError, zlib.error) as exc:
+        yield UnitError(ref.display, f"cannot read: {exc.__class__.__name__}: {exc}")
+        return
+    yield _blob(ref.display, stored, max_bytes)
+
+
+def _blob(display: str, stored: bytes, max_bytes: int) -> Blob | UnitError:
+    sha = hashlib.sha256(stored).hexdigest()
+    try:
+        data, comp = decompress(display, stored, max_bytes)
+    except UnitError as exc:
+        exc.size, exc.sha256 = len(stored), sha
+        return exc
+    return Blob(display, data, len(stored), sha, comp)
+
+
+def _open_tar(ref: SourceRef, max_bytes: int) -> Iterator[Blob | UnitError]:
+    try:
+        with tarfile.open(ref.path, mode="r|*") as tf:
+            for info in tf:
+                if not info.isfile():
+                    continue
+                display = f"{ref.path}!{info.name}"
+                if not _safe_member(info.name):
+                    yield UnitError(display, "archive member name is absolute or contains '..': rejected")
+                    continue
+                if info.size > max_bytes:
+                    yield UnitError(display, f"member larger than the cap of {max_bytes} bytes")
+                    continue
+                fh = tf.extractfile(info)
+                if fh is None:
+                    continue
+                yield _blob(display, fh.read(), max_bytes)
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+        yield UnitError(ref.display, f"cannot read tar archive: {exc.__class__.__name__}: {exc}")
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file on disk, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,267 @@
+"""The case folder: partitioned Parquet events, manifest, quarantine, staging and merge.
+
+::
+
+    CASE/
+      case.json                                 manifest (schema, tool, every ingest run)
+      events/event_date=YYYY-MM-DD/*.parquet    events by EVENT date (UTC), zstd
+      quarantine/*.jsonl.gz                     what could not be normalized, with reasons
+      derived/                                  rebuildable caches
+
+Dedup happens per date partition (duplicates share their eventTime), so memory is
+bounded by one partition, never by the case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import __version__
+from .errors import CaseError
+from .schema import EVENTS_SCHEMA, PARTITION_COLUMN, SCHEMA_VERSION
+
+MANIFEST = "case.json"
+EVENTS = "events"
+QUARANTINE = "quarantine"
+DERIVED = "derived"
+STAGING = ".staging"
+ROW_GROUP = 65536
+#: Bytes of original text kept per quarantined unit (the evidence file keeps the rest).
+QUARANTINE_TEXT_CAP = 1 << 20
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def init_case(path: str | Path) -> Path:
+    """Create (or reuse) a case folder and return its path."""
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise CaseError(f"{root}: exists and is not a folder")
+    if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).exists():
+        raise CaseError(f"{root}: folder is not empty and is not a case (no {MANIFEST})")
+    for sub in (EVENTS, QUARANTINE, DERIVED):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    if not (root / MANIFEST).exists():
+        save_manifest(
+            root,
+            {
+                "schema_version": SCHEMA_VERSION,
+                "tool": "iamforensics",
+                "tool_version": __version__,
+                "created": now(),
+                "runs": [],
+            },
+        )
+    return root
+
+
+def require_case(path: str | Path) -> Path:
+    """Path of an existing case, or :class:`CaseError` saying why it is not one."""
+    root = Path(path)
+    if not root.exists():
+        raise CaseError(f"{root}: no such case folder")
+    if not (root / MANIFEST).is_file():
+        raise CaseError(f"{root}: not a case folder (no {MANIFEST}); create one with 'iamforensics ingest'")
+    return root
+
+
+def load_manifest(root: str | Path) -> dict[str, Any]:
+    p = Path(root) / MANIFEST
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"{p}: unreadable manifest: {exc}") from None
+
+
+def save_manifest(root: str | Path, manifest: dict[str, Any]) -> None:
+    p = Path(root) / MANIFEST
+    tmp = p.with_suffix(".json.tmp")
+    tmp.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    os.replace(tmp, p)
+
+
+# --- quarantine -----------------------------------------------------------------------
+
+
+class QuarantineWriter:
+    """Appends quarantined units (source, position, reason, original text) to a jsonl.gz."""
+
+    def __init__(self, root: str | Path, name: str):
+        self.path = Path(root) / QUARANTINE / f"{name}.jsonl.gz"
+        self._fh: Any = None
+        self.count = 0
+
+    def add(self, source: str, position: int | str, reason: str, text: bytes | str) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = gzip.open(self.path, "ab")
+        if isinstance(text, bytes):
+            truncated = len(text) > QUARANTINE_TEXT_CAP
+            text = text[:QUARANTINE_TEXT_CAP].decode("utf-8", errors="backslashreplace")
+        else:
+            truncated = len(text) > QUARANTINE_TEXT_CAP
+            text = text[:QUARANTINE_TEXT_CAP]
+        line = {"source": source, "position": position, "reason": reason, "text": text}
+        if truncated:
+            line["text_truncated"] = True
+        self._fh.write(orjson.dumps(line) + b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def read_quarantine(root: str | Path) -> list[dict[str, Any]]:
+    """Every quarantined unit of a case."""
+    out: list[dict[str, Any]] = []
+    for p in sorted((Path(root) / QUARANTINE).glob("*.jsonl.gz")):
+        with gzip.open(p, "rb") as fh:
+            out.extend(orjson.loads(line) for line in fh if line.strip())
+    return out
+
+
+# --- staging ----------------------------------------------------------------------------
+
+
+def event_dates(table: pa.Table) -> pa.Array:
+    """UTC calendar date of each event_time."""
+    return pc.cast(pc.cast(table.column("event_time"), pa.timestamp("us")), pa.date32())
+
+
+def stage_table(staging: Path, table: pa.Table, tag: str) -> dict[str, list[str]]:
+    """Write one normalized table into per-date staging parts; returns {date: [files]}."""
+    out: dict[str, list[str]] = {}
+    if table.num_rows == 0:
+        return out
+    dates = event_dates(table)
+    for d in pc.unique(dates).to_pylist():
+        part = table.filter(pc.equal(dates, pa.scalar(d, pa.date32())))
+        folder = staging / f"{PARTITION_COLUMN}={d.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        f = folder / f"{tag}-{uuid.uuid4().hex[:12]}.parquet"
+        pq.write_table(part, f, compression="lz4")
+        out.setdefault(d.isoformat(), []).append(str(f))
+    return out
+
+
+# --- merge (dedup) --------------------------------------------------------------------
+
+
+def partition_dir(root: str | Path, date: str) -> Path:
+    return Path(root) / EVENTS / f"{PARTITION_COLUMN}={date}"
+
+
+def _read_parts(files: Iterable[str | Path]) -> pa.Table:
+    tables = [pq.read_table(f, schema=EVENTS_SCHEMA) for f in files]
+    if not tables:
+        return EVENTS_SCHEMA.empty_table()
+    return pa.concat_tables(tables)
+
+
+def merge_partition(root: str | Path, date: str, staged_files: list[str]) -> dict[str, int]:
+    """Merge staged rows into one date partition, dropping duplicates of eventID.
+
+    A staged row whose event_id is already present with the same event_time, event_source
+    and event_name is a duplicate (counted, dropped). Same id with different content is a
+    different event under a reused id: it is kept with a deterministic suffix and counted
+    as an id conflict. Existing rows are never changed; when nothing is new the partition
+    files are left untouched, so re-ingesting evidence changes nothing but the manifest.
+    """
+    pdir = partition_dir(root, date)
+    existing_files = sorted(pdir.glob("*.parquet")) if pdir.exists() else []
+    existing = _read_parts(existing_files)
+    staged = _read_parts(staged_files)
+    if staged.num_rows:
+        staged = staged.sort_by([("source", "ascending"), ("source_index", "ascending")])
+    seen: dict[str, tuple[Any, ...]] = {}
+    for eid, t, s, n in zip(
+        existing.column("event_id").to_pylist(),
+        existing.column("event_time").cast(pa.int64()).to_pylist(),
+        existing.column("event_source").to_pylist(),
+        existing.column("event_name").to_pylist(),
+        strict=True,
+    ):
+        seen[eid] = (t, s, n)
+    keep: list[int] = []
+    new_ids: list[str] = []
+    duplicates = conflicts = 0
+    for i, (eid, t, s, n) in enumerate(
+        zip(
+            staged.column("event_id").to_pylist(),
+            staged.column("event_time").cast(pa.int64()).to_pylist(),
+            staged.column("event_source").to_pylist(),
+            staged.column("event_name").to_pylist(),
+            strict=True,
+        )
+    ):
+        content = (t, s, n)
+        prev = seen.get(eid)
+        if prev is None:
+            seen[eid] = content
+            keep.append(i)
+            new_ids.append(eid)
+            continue
+        if prev == content:
+            duplicates += 1
+            continue
+        alt = f"{eid}~{hashlib.sha256(repr(content).encode()).hexdigest()[:12]}"
+        prev_alt = seen.get(alt)
+        if prev_alt is not None:
+            duplicates += 1
+            continue
+        seen[alt] = content
+        keep.append(i)
+        new_ids.append(alt)
+        conflicts += 1
+    written = len(keep)
+    if written:
+        new = staged.take(pa.array(keep, pa.int64()))
+        idx = new.schema.get_field_index("event_id")
+        new = new.set_column(idx, "event_id", pa.array(new_ids, pa.string()))
+        merged = pa.concat_tables([existing, new]).sort_by(
+            [("event_time", "ascending"), ("event_id", "ascending")]
+        )
+        pdir.mkdir(parents=True, exist_ok=True)
+        tmp = pdir / f".part-{uuid.uuid4().hex}.parquet.tmp"
+        pq.write_table(merged, tmp, compression="zstd", row_group_size=ROW_GROUP)
+        final = pdir / f"part-{uuid.uuid4().hex[:16]}.parquet"
+        os.replace(tmp, final)
+        for f in existing_files:
+            f.unlink()
+    return {
+        "staged": staged.num_rows,
+        "written": written,
+        "duplicates": duplicates,
+        "id_conflicts": conflicts,
+    }
+
+
+def clear_staging(root: str | Path, run_id: str) -> None:
+    shutil.rmtree(Path(root) / STAGING / run_id, ignore_errors=True)
+    try:
+        (Path(root) / STAGING).rmdir()
+    except OSError:
+        pass
+
+
+def event_files(root: str | Path) -> list[Path]:
+    """All Parquet files of a case's events dataset."""
+    return sorted((Path(root) / EVENTS).glob(f"{PARTITION_COLUMN}=*/*.parquet"))
