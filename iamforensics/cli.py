@@ -18,7 +18,9 @@ from .errors import IamForensicsError
 Handler = Callable[[argparse.Namespace], int]
 
 #: Modules that define ``register_cli(subparsers)`` for their own subcommands.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "integrity",
+)
 
 
 def _ingest(args: argparse.Namespace) -> int:
