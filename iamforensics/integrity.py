@@ -240,7 +240,7 @@ def verify(
         rows.append(_row("log", name, "not-covered", "no digest in the evidence lists this file"))
     rows.extend(_check_chains(digests, keys, sidecars))
     df = pd.DataFrame(rows, columns=["kind", "file", "verdict", "detail", "digest", "chain"])
-    counts = {k: int(v) for k, v in df["verdict"].value_counts().items()}
+    counts = {str(k): int(v) for k, v in df["verdict"].value_counts().items()}
     return VerifyResult(df, keys is not None, counts)
 
 
