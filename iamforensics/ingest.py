@@ -114,6 +114,9 @@ def _process_blob(
             raise _Strict(f"{blob.display}: {exc}") from None
         quarantine.add(blob.display, 0, str(exc), blob.data)
         res.update(format=None, records=1, quarantined=1, error=str(exc))
+        res["reasons"] = {_reason_key(str(exc)): 1}
+        if isinstance(exc, readers.NoFormatError):
+            res["closest_format"] = exc.closest
         return res
     res["format"] = reader.name
     if not reader.events:

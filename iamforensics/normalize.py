@@ -514,7 +514,35 @@ def _raw_text(r: msgspec.Raw) -> str | None:
     b = bytes(r)
     if not b or b == b"null":
         return None
+    if b[:1] == b'"':
+        inner = double_encoded(b)
+        if inner is not None:
+            return inner
     return b.decode("utf-8")
+
+
+def double_encoded(payload: bytes) -> str | None:
+    r"""Compact JSON text of a payload given as a JSON *string* holding an object or array.
+
+    Re-shaped exports (Panther tests, some SIEMs) store ``requestParameters`` and
+    ``responseElements`` as ``"{\\"key\\": ...}"``; the column keeps the object so JSON
+    queries work whatever the shape. Anything else (a plain string payload) gives None.
+
+    Examples
+    --------
+    >>> double_encoded(b'"{\\"roleName\\": \\"x\\"}"'), double_encoded(b'"plain"')
+    ('{"roleName":"x"}', None)
+    """
+    try:
+        s = _GENERIC.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(s, str) or s.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        return msgspec.json.format(s.encode("utf-8"), indent=-1).decode("utf-8")
+    except msgspec.DecodeError:
+        return None
 
 
 _SIGNIN_SOURCES = ("signin.amazonaws.com",)
@@ -526,8 +554,8 @@ def _login_fields(rec: Record) -> tuple[str | None, bool | None]:
         return None, None
     result = None
     mfa = None
-    resp = bytes(rec.responseElements)
-    if resp and resp != b"null":
+    resp = (_raw_text(rec.responseElements) or "").encode("utf-8")
+    if resp:
         try:
             obj = _GENERIC.decode(resp)
             if isinstance(obj, dict) and rec.eventName in obj and isinstance(obj[rec.eventName], str):
@@ -536,8 +564,8 @@ def _login_fields(rec: Record) -> tuple[str | None, bool | None]:
             pass
     if result is None and rec.eventName == "ConsoleLogin":
         result = "Failure" if rec.errorCode or rec.errorMessage else None
-    add = bytes(rec.additionalEventData)
-    if add and add != b"null":
+    add = (_raw_text(rec.additionalEventData) or "").encode("utf-8")
+    if add:
         try:
             obj = _GENERIC.decode(add)
             if isinstance(obj, dict) and isinstance(obj.get("MFAUsed"), str):

@@ -35,6 +35,21 @@ class Reader:
     sniff: Callable[[bytes], int]
     read: Callable[[bytes, str], Iterator[Item | Reject]]
     events: bool = True  # False for files that are recognized but hold no events (digests)
+    #: Near miss for content no reader accepts: (closeness 0..100, why it is not this format).
+    explain: Callable[[bytes], tuple[int, str]] | None = None
+
+
+class NoFormatError(EvidenceError):
+    """No reader accepts a file; names the closest format and why it is not that format."""
+
+    def __init__(self, closest: str | None, why: str):
+        self.closest = closest
+        self.why = why
+        if closest:
+            msg = f"no known evidence format matches; closest is {closest}, but {why}"
+        else:
+            msg = f"no known evidence format matches ({why})"
+        super().__init__(msg)
 
 
 REGISTRY: dict[str, Reader] = {}
@@ -54,7 +69,8 @@ def _load() -> None:
 def detect(head: bytes) -> Reader:
     """The registered reader with the highest confidence for these bytes.
 
-    Raises :class:`EvidenceError` when no reader recognizes them.
+    Raises :class:`NoFormatError` (an :class:`EvidenceError`) naming the closest format
+    and why the content is not that format when no reader recognizes them.
     """
     best: tuple[int, str] = (0, "")
     for name, reader in sorted(REGISTRY.items()):
@@ -62,8 +78,38 @@ def detect(head: bytes) -> Reader:
         if score > best[0]:
             best = (score, name)
     if not best[1]:
-        raise EvidenceError("no known evidence format matches this content")
+        raise NoFormatError(*closest(head))
     return REGISTRY[best[1]]
+
+
+def closest(head: bytes) -> tuple[str | None, str]:
+    """(closest format or None, why it is not that format) for bytes no reader accepts.
+
+    Examples
+    --------
+    >>> closest(b"Event name,When\nConsoleLogin,today\n")[0]
+    'console-csv'
+    """
+    best: tuple[int, str | None, str] = (0, None, "")
+    for name, reader in sorted(REGISTRY.items()):
+        if reader.explain is None:
+            continue
+        score, why = reader.explain(head)
+        if score > best[0]:
+            best = (score, name, why)
+    if best[1] is None:
+        return None, describe(head)
+    return best[1], best[2]
+
+
+def describe(head: bytes) -> str:
+    """A short neutral description of content, for error messages (never the whole text)."""
+    if not head.strip():
+        return "empty content"
+    if b"\x00" in head[:4096]:
+        return "binary data, not text"
+    line = head.lstrip().split(b"\n", 1)[0][:60].decode("utf-8", errors="replace")
+    return f"text starting with {line!r}"
 
 
 def get(name: str) -> Reader:

@@ -8,6 +8,7 @@ separators (``}\\n{``). Records stay raw bytes until normalize decodes them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import msgspec
@@ -38,6 +39,19 @@ def sniff(head: bytes) -> int:
     if b'"eventVersion"' in head or b'"eventTime"' in head or b'"eventName"' in head:
         return 60
     return 20  # JSON of some kind: this reader will say why it is not CloudTrail
+
+
+_FIELD_KEY = re.compile(rb"(?i)\bevent(?:name|time|source|id|version)[\"']?\s*[:=]")
+
+
+def explain(head: bytes) -> tuple[int, str]:
+    """Near miss for text that is not JSON but names record fields (YAML, Markdown, notes)."""
+    if _first_byte(head) in (ord("{"), ord("[")) or not _FIELD_KEY.search(head):
+        return 0, ""
+    return (
+        40,
+        "it is not JSON (records written as YAML, Markdown or key: value text must be converted to JSON)",
+    )
 
 
 def _utf8_problem(data: bytes) -> str | None:
@@ -129,6 +143,10 @@ def _read_concatenated(body: bytes) -> Iterator[Item | Reject]:
 
 register(
     Reader(
-        "cloudtrail", 'CloudTrail records: S3 {"Records"}, arrays, single objects, JSON lines', sniff, read
+        "cloudtrail",
+        'CloudTrail records: S3 {"Records"}, arrays, single objects, JSON lines',
+        sniff,
+        read,
+        explain=explain,
     )
 )
