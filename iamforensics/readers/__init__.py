@@ -87,8 +87,8 @@ def closest(head: bytes) -> tuple[str | None, str]:
 
     Examples
     --------
-    >>> closest(b"Event name,When\nConsoleLogin,today\n")[0]
-    'console-csv'
+    >>> closest(b"eventName: ConsoleLogin")
+    ('cloudtrail', 'it is not JSON (records written as YAML, Markdown or key: value text must be converted to JSON)')
     """
     best: tuple[int, str | None, str] = (0, None, "")
     for name, reader in sorted(REGISTRY.items()):
