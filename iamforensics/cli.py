@@ -11,16 +11,45 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import IamForensicsError
 
+if TYPE_CHECKING:
+    from .sources_s3 import S3Options
+
 Handler = Callable[[argparse.Namespace], int]
 
 #: Modules that define ``register_cli(subparsers)`` for their own subcommands.
-COMMAND_MODULES: tuple[str, ...] = (
-    "integrity",
-)
+COMMAND_MODULES: tuple[str, ...] = ("integrity",)
+
+
+def _s3_options(args: argparse.Namespace) -> S3Options | None:
+    from .errors import EvidenceError
+    from .sources_s3 import S3Options, parse_day
+
+    def csv_list(values: list[str] | None) -> tuple[str, ...]:
+        return tuple(v.strip() for item in values or [] for v in item.split(",") if v.strip())
+
+    given = [args.profile, args.endpoint_url, args.accounts, args.regions, args.start, args.end]
+    if not any(e.startswith("s3://") for e in args.evidence):
+        if any(given):
+            raise EvidenceError(
+                "--profile/--endpoint-url/--accounts/--regions/--start/--end apply to s3:// evidence"
+            )
+        return None
+    start, end = parse_day(args.start), parse_day(args.end)
+    if start and end and start > end:
+        raise EvidenceError(f"--start {start} is after --end {end}")
+    return S3Options(
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+        accounts=csv_list(args.accounts),
+        regions=csv_list(args.regions),
+        start=start,
+        end=end,
+    )
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -33,6 +62,7 @@ def _ingest(args: argparse.Namespace) -> int:
         strict=args.strict,
         fmt=args.format,
         progress=not args.quiet,
+        s3=_s3_options(args),
     )
     print(report.summary())
     return 0
@@ -63,12 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("ingest", help="ingest evidence into a case folder")
-    s.add_argument("evidence", nargs="+", help="files, folders, globs, .zip/.tar(.gz) archives")
+    s.add_argument(
+        "evidence", nargs="+", help="files, folders, globs, .zip/.tar(.gz) archives, s3://bucket/prefix"
+    )
     s.add_argument("--case", required=True, help="case folder (created when missing)")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--strict", action="store_true", help="stop at the first problem")
     s.add_argument("--format", default=None, help="force a reader (see 'iamforensics formats')")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = s.add_argument_group(
+        "S3 evidence (s3://bucket/prefix)",
+        "Read straight from S3 with the standard AWS credential chain, no local copy. "
+        "--accounts/--regions/--start/--end prune the listing to the matching "
+        "AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/ folders. Those folders are "
+        "the DELIVERY date, not the event date, so one day of margin is added on each side; "
+        "every event of a selected file is ingested.",
+    )
+    g.add_argument("--profile", default=None, help="AWS profile from the shared config/credentials files")
+    g.add_argument("--endpoint-url", default=None, help="S3 endpoint (default: AWS, or AWS_ENDPOINT_URL)")
+    g.add_argument("--accounts", action="append", help="account ids to read (comma-separated or repeated)")
+    g.add_argument("--regions", action="append", help="regions to read (comma-separated or repeated)")
+    g.add_argument(
+        "--start", default=None, help="first event date, YYYY-MM-DD (UTC; folders from the day before)"
+    )
+    g.add_argument("--end", default=None, help="last event date, YYYY-MM-DD (UTC; folders to the day after)")
     s.set_defaults(func=_ingest)
 
     s = sub.add_parser("info", help="summary of a case")

@@ -28,6 +28,7 @@ from . import readers
 from .errors import AccountingError, EvidenceError
 from .normalize import Item, Reject, normalize, split_unparsed_times
 from .sources import DEFAULT_MAX_BYTES, Blob, SourceRef, UnitError, discover, open_units
+from .sources_s3 import S3Options
 from .store import (
     STAGING,
     QuarantineWriter,
@@ -103,6 +104,8 @@ def _process_blob(
         "quarantined": 0,
         "dates": {},
     }
+    if blob.meta:
+        res.update(blob.meta)
     if not blob.data.strip():
         res["format"] = None
         res["note"] = "empty file"
@@ -250,6 +253,7 @@ def ingest(
     progress: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_task: Callable[[list[dict[str, Any]]], None] | None = None,
+    s3: S3Options | None = None,
 ) -> IngestReport:
     """Ingest evidence (paths, folders, globs, archives) into a case folder.
 
@@ -261,6 +265,8 @@ def ingest(
     strict : stop at the first problem instead of quarantining it.
     fmt : force a reader (see ``iamforensics formats``) instead of detecting by content.
     progress : show a progress bar (files, records, MB/s, ETA) on stderr.
+    s3 : for ``s3://`` evidence: profile, endpoint, and the accounts/regions/dates to read
+        (:class:`~iamforensics.sources_s3.S3Options`).
 
     Examples
     --------
@@ -271,7 +277,7 @@ def ingest(
         evidence = [str(evidence)]
     if fmt is not None:
         readers.get(fmt)
-    refs = discover(list(evidence))
+    refs = discover(list(evidence), s3)
     root = init_case(case)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     started = now()
@@ -316,7 +322,13 @@ def ingest(
         t0,
         list(evidence),
         results,
-        {"jobs": jobs, "strict": strict, "format": fmt, "max_bytes": max_bytes},
+        {
+            "jobs": jobs,
+            "strict": strict,
+            "format": fmt,
+            "max_bytes": max_bytes,
+            **({"s3": s3.manifest()} if s3 is not None else {}),
+        },
     )
 
 

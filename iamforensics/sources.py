@@ -20,8 +20,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from .errors import EvidenceError
+
+if TYPE_CHECKING:
+    from .sources_s3 import S3Options
 
 #: Largest decompressed size accepted for one file or archive member (bytes).
 DEFAULT_MAX_BYTES = 4 * 1024**3
@@ -37,8 +41,10 @@ class SourceRef:
     display: str  # what manifests and quarantine call it: path, or archive!member
     path: str  # file on disk
     member: str | None = None  # zip member name
-    kind: str = "file"  # file | zip-member | tar
+    kind: str = "file"  # file | zip-member | tar | s3
     size: int = 0
+    etag: str | None = None  # S3 objects: ETag at listing time
+    options: tuple[tuple[str, str], ...] = ()  # S3 objects: connection settings (no secrets)
 
 
 @dataclass(slots=True)
@@ -50,6 +56,7 @@ class Blob:
     size: int  # size as stored (compressed)
     sha256: str  # of the bytes as stored
     compression: str | None = None
+    meta: dict[str, Any] | None = None  # recorded in the manifest with the source (S3: bucket, key, etag)
 
 
 class UnitError(Exception):
@@ -104,15 +111,24 @@ def _walk(root: str) -> Iterator[str]:
             yield os.path.join(dirpath, name)
 
 
-def discover(evidence: list[str]) -> list[SourceRef]:
-    """Expand paths, folders (recursively) and globs into the units to read.
+def discover(evidence: list[str], s3: S3Options | None = None) -> list[SourceRef]:
+    """Expand paths, folders (recursively), globs and ``s3://`` URLs into the units to read.
 
     Raises :class:`EvidenceError` for a path that does not exist or a glob that matches
-    nothing: nothing is ingested from a half-typed command line.
+    nothing: nothing is ingested from a half-typed command line. ``s3://`` URLs are listed
+    by :mod:`iamforensics.sources_s3` (credentials, profile, pruning from ``s3``).
     """
     refs: list[SourceRef] = []
     seen: set[str] = set()
     for item in evidence:
+        if item.startswith("s3://"):
+            from . import sources_s3
+
+            for ref in sources_s3.discover(item, s3):
+                if ref.path not in seen:
+                    seen.add(ref.path)
+                    refs.append(ref)
+            continue
         for hit in _expand(item):
             files = list(_walk(hit)) if os.path.isdir(hit) else [hit]
             for f in files:
@@ -198,6 +214,11 @@ def open_units(ref: SourceRef, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[B
         return
     if ref.kind == "tar":
         yield from _open_tar(ref, max_bytes)
+        return
+    if ref.kind == "s3":
+        from . import sources_s3
+
+        yield from sources_s3.open_unit(ref, max_bytes)
         return
     try:
         if ref.kind == "zip-member":
