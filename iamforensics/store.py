@@ -190,7 +190,11 @@ def merge_partition(root: str | Path, date: str, staged_files: list[str]) -> dic
     existing = _read_parts(existing_files)
     staged = _read_parts(staged_files)
     if staged.num_rows:
-        staged = staged.sort_by([("source", "ascending"), ("source_index", "ascending")])
+        # "full" sorts before "partial": when one run holds both a lossy copy (console CSV,
+        # SIEM export) and AWS's own record of an event, the full record is the one kept.
+        staged = staged.sort_by(
+            [("fidelity", "ascending"), ("source", "ascending"), ("source_index", "ascending")]
+        )
     seen: dict[str, tuple[Any, ...]] = {}
     for eid, t, s, n in zip(
         existing.column("event_id").to_pylist(),

@@ -101,3 +101,18 @@ def test_console_local_time_is_converted():
     assert console_time("January 10, 2024, 15:07:19 (UTC+05:30)") == "2024-01-10T09:37:19Z"
     assert console_time("March 3, 2024, 11:00:00 PM (UTC-08:00)") == "2024-03-04T07:00:00Z"
     assert console_time("2024-01-10T15:07:19Z") is None
+
+
+def test_full_record_wins_over_partial_copy_in_one_run(tmp_path):
+    import iamforensics as ifx
+
+    recs = stratus_records()[:40]
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    # "a_" sorts first: the partial copy is met before AWS's records.
+    (ev / "a_history.csv").write_bytes(_csv([_row(r) for r in recs], LABELS))
+    (ev / "b_trail.json").write_text(json.dumps({"Records": recs}))
+    report = ifx.ingest([str(ev)], tmp_path / "case", jobs=1)
+    assert (report.counts["written"], report.counts["duplicates"]) == (40, 40)
+    df = ifx.open_case(tmp_path / "case").events(columns=["event_id", "fidelity", "user_arn"])
+    assert set(df["fidelity"]) == {"full"} and df["user_arn"].notna().all()
