@@ -80,6 +80,11 @@ def _loads_lenient(text: bytes) -> Any:
 def iter_json(data: bytes) -> Iterator[Any | Bad]:
     """Every top-level JSON value in ``data``: one document, JSON lines, or concatenated.
 
+    JSON lines and documents concatenated with or without whitespace (Firehose) may be
+    mixed, one value per line or pretty-printed over many. A line that cannot be decoded
+    becomes one :class:`Bad` and reading resumes on the next line, so one corrupt line
+    never loses the rest of the file.
+
     Examples
     --------
     >>> list(iter_json(b'{"a":1}{"b":2}\\n[3]'))
@@ -99,65 +104,52 @@ def iter_json(data: bytes) -> Iterator[Any | Bad]:
             return
         except (ValueError, UnicodeDecodeError):
             pass
-    lines = body.split(b"\n")
-    first = lines[0].strip()
-    if len(lines) > 1 and first[:1] in (b"{", b"[") and _decodes(first):
-        yield from _iter_lines(lines)
-    else:
-        yield from _iter_concatenated(body)
+    yield from _scan(body)
 
 
-def _decodes(line: bytes) -> bool:
-    try:
-        _GENERIC.decode(line)
-        return True
-    except msgspec.DecodeError:
-        return False
-
-
-def _iter_lines(lines: list[bytes]) -> Iterator[Any | Bad]:
-    for lineno, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            yield _GENERIC.decode(line)
-        except msgspec.DecodeError as exc:
-            try:
-                yield _loads_lenient(line)
-            except (ValueError, UnicodeDecodeError):
-                yield Bad(f"line {lineno}", f"invalid JSON: {exc}", line)
-
-
-def _iter_concatenated(body: bytes) -> Iterator[Any | Bad]:
+def _scan(body: bytes) -> Iterator[Any | Bad]:
     pos, n = 0, len(body)
     while pos < n:
         while pos < n and body[pos] in b" \t\r\n,":
             pos += 1
         if pos >= n:
             return
-        rest = body[pos:]
-        try:
-            yield _GENERIC.decode(rest)
-            return
-        except msgspec.DecodeError as exc:
-            m = _TRAILING.search(str(exc))
-        if m:
-            end = int(m.group(1)) - 1
-            try:
-                yield _GENERIC.decode(rest[:end])
-                pos += end
-                continue
-            except msgspec.DecodeError:
-                pass
-        try:
-            text = rest.decode("utf-8")
-            obj, end_chars = json.JSONDecoder(strict=False).raw_decode(text)
+        eol = body.find(b"\n", pos)
+        line_end = n if eol < 0 else eol
+        line = body[pos:line_end].strip()
+        try:  # the fast path: one value per line
+            yield _GENERIC.decode(line)
+            pos = line_end
+            continue
+        except msgspec.DecodeError:
+            pass
+        found = _one_value(body, pos)
+        if found is not None:
+            value, pos = found
+            yield value
+            continue
+        try:  # a line with raw control characters inside strings
+            yield _loads_lenient(line)
         except (ValueError, UnicodeDecodeError) as exc:
-            yield Bad(f"byte {pos}", f"invalid JSON: {exc}", rest)
-            return
-        yield obj
-        pos += len(text[:end_chars].encode("utf-8"))
+            lineno = body.count(b"\n", 0, pos) + 1
+            yield Bad(f"line {lineno}", f"invalid JSON: {exc}", line)
+        pos = line_end
+
+
+def _one_value(body: bytes, pos: int) -> tuple[Any, int] | None:
+    """(first JSON value starting at ``pos``, byte just after it), or None."""
+    rest = body[pos:]
+    try:
+        return _GENERIC.decode(rest), len(body)
+    except msgspec.DecodeError as exc:
+        m = _TRAILING.search(str(exc))
+    if m is None:
+        return None
+    end = int(m.group(1)) - 1
+    try:
+        return _GENERIC.decode(rest[:end]), pos + end
+    except msgspec.DecodeError:
+        return None
 
 
 def first_object(head: bytes) -> dict[str, Any] | None:
