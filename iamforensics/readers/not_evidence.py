@@ -54,7 +54,7 @@ def read(data: bytes, source: str) -> Iterator[Item | Reject]:
 register(
     Reader(
         "not-evidence",
-        "rule: text/binary files that name no CloudTrail field anywhere (LICENSE, README...) are skipped",
+        "rule: text/binary files that name no CloudTrail field anywhere (LICENSE, metadata YAML) are skipped",
         sniff,
         read,
     )
