@@ -166,6 +166,13 @@ def discover(url: str, opts: S3Options | None = None) -> list[SourceRef]:
         raise _explain(url, exc) from None
     if not infos and not opts.prunes:
         raise EvidenceError(f"{url}: no objects under this prefix")
+    if not infos:
+        sel = opts.manifest()
+        raise EvidenceError(
+            f"{url}: no CloudTrail objects match accounts {sel['accounts'] or 'any'}, regions "
+            f"{sel['regions'] or 'any'}, delivery folders {sel['delivery_folders'][0] or '...'} to "
+            f"{sel['delivery_folders'][1] or '...'}"
+        )
     conn = opts.connection()
     refs = []
     for info in sorted(infos, key=lambda i: i["name"]):

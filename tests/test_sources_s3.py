@@ -25,6 +25,7 @@ import iamforensics as ifx
 from iamforensics.cli import main
 from iamforensics.errors import EvidenceError
 from iamforensics.sources_s3 import S3Options
+from tests.conftest import shared_path
 from tests.readers_helpers import stratus_records
 
 BUCKET = "org-trail-evidence"
@@ -268,5 +269,23 @@ def test_errors_are_one_clear_line(s3, tmp_path, capsys):
         ifx.ingest(
             ["s3://no-such-bucket-here"], tmp_path / "c2", jobs=1, s3=S3Options(endpoint_url=s3["endpoint"])
         )
+    with pytest.raises(EvidenceError, match="no CloudTrail objects match accounts"):
+        ifx.ingest(
+            [f"s3://{BUCKET}"],
+            tmp_path / "c4",
+            s3=S3Options(endpoint_url=s3["endpoint"], accounts=("000000000000",)),
+        )
     rc = main(["ingest", str(tmp_path), "--case", str(tmp_path / "c3"), "--accounts", "1"])
     assert rc == 2 and "s3://" in capsys.readouterr().err
+
+
+def test_zip_object_is_read_member_by_member(s3, tmp_path):
+    body = shared_path("otrf-ec2-proxy-s3-exfil", "raw", "ec2_proxy_s3_exfiltration.zip").read_bytes()
+    s3["client"].create_bucket(Bucket="zipped-export")
+    s3["client"].put_object(Bucket="zipped-export", Key="exports/otrf.zip", Body=body)
+    report = ifx.ingest(
+        ["s3://zipped-export/exports"], tmp_path / "case", jobs=1, s3=S3Options(endpoint_url=s3["endpoint"])
+    )
+    (src,) = report.sources
+    assert src["source"].startswith("s3://zipped-export/exports/otrf.zip!") and src["format"] == "logstash"
+    assert src["archive_sha256"] == hashlib.sha256(body).hexdigest() and report.counts["written"] == 103
