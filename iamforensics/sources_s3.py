@@ -103,6 +103,7 @@ class S3Options:
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat() if self.end else None,
             "delivery_folders": [lo.isoformat() if lo else None, hi.isoformat() if hi else None],
+            "listing_requests": len(self.listed),
         }
 
 

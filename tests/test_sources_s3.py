@@ -187,6 +187,8 @@ def test_pruned_org_trail_lists_and_reads_only_the_selection(s3, tmp_path):
         assert src["etag"] == head["ETag"].strip('"')
     run = ifx.open_case(tmp_path / "case").manifest["runs"][-1]
     assert run["options"]["s3"]["delivery_folders"] == [lo.isoformat(), hi.isoformat()]
+    listings = [q for _m, _p, q in reqs if "list-type" in q]
+    assert run["options"]["s3"]["listing_requests"] == len(listings)
 
 
 def test_whole_bucket_dedups_trails_and_lists_digests(s3, tmp_path):
