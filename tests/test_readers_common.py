@@ -61,13 +61,13 @@ def test_csv_cells_map_by_header_whatever_their_text(rows, order):
     w = csv.writer(out)
     w.writerow([header[i] for i in order])
     for name, ua in rows:
-        cols = [name or "X", "2024-05-01T10:00:00Z", ua, "{'not': 'mapped'}"]
+        cols = [name if name.strip() else "X", "2024-05-01T10:00:00Z", ua, "{'not': 'mapped'}"]
         w.writerow([cols[i] for i in order])
     got = [o for o in read_csv(out.getvalue().encode(), literal=True)]
     assert len(got) == len(rows)
     for (name, ua), item in zip(rows, got, strict=True):
         rec = item.record  # type: ignore[union-attr]
-        assert rec.eventName == ((name or "X").strip() or None)
+        assert rec.eventName == (name.strip() or "X")
         assert rec.userAgent == (ua.strip() or None)
 
 
