@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ class Record(msgspec.Struct):
     eventContext: msgspec.Raw = _EMPTY
 
 
+_NUMERIC_VERSION = re.compile(rb'"eventVersion"\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)')
 _DECODER = msgspec.json.Decoder(Record)
 _GENERIC = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
@@ -171,19 +173,64 @@ class Reject:
 def _redact(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {
-            k: (REDACTED if k.lower() == "sessiontoken" and v not in (None, "") else _redact(v))
+            k: (
+                REDACTED
+                if isinstance(k, str) and k.lower() == "sessiontoken" and v not in (None, "")
+                else _redact(v)
+            )
             for k, v in obj.items()
         }
     if isinstance(obj, list):
         return [_redact(v) for v in obj]
+    if isinstance(obj, str) and ("oken" in obj or "OKEN" in obj):
+        # A payload given as a JSON string (double-encoded) hides its keys from the walk.
+        return redact_text(obj)
     return obj
+
+
+#: A sessionToken key and its string value in JSON text (the value may be cut off at the end).
+_TOKEN_VALUE = re.compile(r'((?i:"sessiontoken")\s*:\s*")(?:[^"\\\n]|\\.)*"?')
+
+
+def redact_text(text: str) -> str:
+    """Redact sessionToken values in JSON-looking text that may not parse (quarantine, strings).
+
+    Examples
+    --------
+    >>> redact_text('{"sessionToken": "IQoJb3", "x": 1}')
+    '{"sessionToken": "<redacted by iamforensics>", "x": 1}'
+    """
+    return _TOKEN_VALUE.sub(lambda m: m.group(1) + REDACTED + '"', text)
+
+
+#: Any spelling of a sessionToken key (``sessionToken``, ``SessionToken``, ``SESSIONTOKEN``).
+_TOKEN_KEY = re.compile(rb"(?i)sessiontoken")
+
+
+def has_session_token(raw: bytes) -> bool:
+    """True when the JSON text may hold a sessionToken key (any case): it needs redaction."""
+    # The substring tests are a cheap filter (memchr speed) in front of the regex.
+    return (b"oken" in raw or b"OKEN" in raw) and _TOKEN_KEY.search(raw) is not None
 
 
 def compact_raw(raw: bytes) -> bytes:
     """The record's JSON without whitespace, sessionToken values redacted."""
-    if b"essionToken" in raw or b"essiontoken" in raw:
-        return orjson.dumps(_redact(orjson.loads(raw)))
+    if has_session_token(raw):
+        # msgspec, not orjson: it keeps integers beyond 64 bits exact (orjson turns them into floats).
+        return _ENCODER.encode(_redact(_GENERIC.decode(raw)))
     return msgspec.json.format(raw, indent=-1)
+
+
+def json_bytes(obj: Any) -> bytes:
+    """JSON text of a decoded value, whatever it holds (big integers, non-string keys).
+
+    Raises ``UnicodeEncodeError`` for strings that are not valid Unicode (lone surrogates
+    from a lenient JSON decoder): such a record cannot be stored as text and is rejected.
+    """
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits, surrogates, odd keys
+        return json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8")
 
 
 def _to_str(value: Any) -> str | None:
@@ -195,7 +242,7 @@ def _to_str(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value) if isinstance(value, float) else str(value)
-    return orjson.dumps(value).decode()
+    return json_bytes(value).decode("utf-8")
 
 
 def _to_bool(value: Any) -> bool | None:
@@ -233,7 +280,7 @@ def _coerce_identity(ui: Any) -> UserIdentity | None:
             continue
         v = ui[name]
         if name in ("onBehalfOf", "inScopeOf"):
-            kw[name] = msgspec.Raw(orjson.dumps(v))
+            kw[name] = msgspec.Raw(json_bytes(v))
         elif name == "sessionContext":
             kw[name] = _coerce_session_context(v)
         else:
@@ -279,7 +326,7 @@ def record_from_obj(obj: dict[str, Any]) -> Record:
             continue
         v = obj[name]
         if name in _RAW_FIELDS:
-            kw[name] = msgspec.Raw(orjson.dumps(v))
+            kw[name] = msgspec.Raw(json_bytes(v))
         elif name in _BOOL_FIELDS:
             kw[name] = _to_bool(v)
         elif name == "userIdentity":
@@ -301,29 +348,52 @@ def decode_record(raw: bytes | memoryview | msgspec.Raw) -> Record:
         obj = _GENERIC.decode(raw)
         if not isinstance(obj, dict):
             raise TypeError(f"a record must be a JSON object, got {type(obj).__name__}") from None
-        return record_from_obj(obj)
+        rec = record_from_obj(obj)
+        if isinstance(obj.get("eventVersion"), float):
+            # A version written as a number (YAML/CSV loaders do it): keep the literal
+            # text, so 1.10 stays "1.10" instead of becoming the float 1.1.
+            m = _NUMERIC_VERSION.search(bytes(raw))
+            if m:
+                rec.eventVersion = m.group(1).decode()
+        return rec
 
 
 def prepare(raw: bytes, source_index: int) -> Item | Reject:
     """Decode and check one record's JSON bytes; the unit both readers and tests call."""
     try:
-        rec = decode_record(raw)
-        text = compact_raw(bytes(raw)).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Reject(source_index, f"invalid UTF-8 at byte {exc.start} of the record", bytes(raw))
+        # Decoding the compact (and redacted) text, not the input, makes the payload
+        # columns compact too: the same record gives the same text whatever its layout.
+        compact = compact_raw(bytes(raw))
+        rec = decode_record(compact)
+        text = compact.decode("utf-8")
+    except UnicodeDecodeError:
+        return Reject(source_index, f"invalid UTF-8 at byte {_utf8_offset(raw)} of the record", bytes(raw))
     except (msgspec.DecodeError, orjson.JSONDecodeError, TypeError) as exc:
         return Reject(source_index, f"invalid JSON record: {exc}", bytes(raw))
     return check(rec, text, source_index)
+
+
+def _utf8_offset(raw: bytes) -> int:
+    """Offset of the first byte that is not UTF-8 (msgspec's own offset is relative to a string)."""
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return 0
 
 
 def prepare_obj(
     obj: Any, source_index: int, *, fidelity: str = "full", missing_fields: list[str] | None = None
 ) -> Item | Reject:
     """Like :func:`prepare` for an already decoded object (re-shaped formats, tests)."""
-    raw = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS) if obj is not None else b"null"
+    try:
+        raw = json_bytes(obj)
+    except UnicodeEncodeError as exc:
+        text = json.dumps(obj, default=str)  # ASCII escapes keep the evidence readable
+        return Reject(source_index, f"invalid Unicode in the record: {exc.reason}", text.encode())
     if not isinstance(obj, dict):
         return Reject(source_index, "not a JSON object", raw)
-    text = orjson.dumps(_redact(obj), option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    text = json_bytes(_redact(obj)).decode("utf-8")
     item = check(record_from_obj(obj), text, source_index)
     if isinstance(item, Item):
         item.fidelity = fidelity
@@ -390,14 +460,16 @@ def user_agent_family(ua: str | None) -> str | None:
         return "aws-cli"
     if (
         low in ("console.amazonaws.com", "signin.amazonaws.com")
-        or low.startswith(("console.", "s3console", "aws console", "mozilla/"))
+        or low.startswith(("console.", "s3console", "aws console", "mozilla/", "aws internal"))
         or "console.amazonaws.com" in low
     ):
+        # "AWS Internal" is what console actions (and console Switch Role) log; the
+        # reference (cloudtrail-reference.md 6.2) files it under the console family.
         return "console"
     for prefix, fam in _SDK:
         if low.startswith(prefix):
             return fam
-    if low.startswith("aws internal") or low.endswith(".amazonaws.com") or low.startswith("coral/"):
+    if low.endswith(".amazonaws.com") or low.startswith(("coral/", "amazon cloudfront")):
         return "service"
     return "other"
 
@@ -427,8 +499,9 @@ def classify_ip(value: str | None) -> tuple[str | None, str | None]:
     if ip.is_unspecified:
         return None, "invalid"
     mapped = getattr(ip, "ipv4_mapped", None)
-    check_ip = mapped or ip
-    return str(ip), ("public" if check_ip.is_global else "private")
+    if mapped is not None:  # ::ffff:a.b.c.d is the IPv4 client; store it so it joins with IPv4 rows
+        ip = mapped
+    return str(ip), ("public" if ip.is_global else "private")
 
 
 def key_type(access_key_id: str | None) -> str | None:
@@ -511,13 +584,16 @@ def event_id_of(event_id: str | None, raw: str) -> str:
 
 
 def _raw_text(r: msgspec.Raw) -> str | None:
+    """A payload as JSON text: double-encoded objects unwrapped, sessionToken values redacted."""
     b = bytes(r)
     if not b or b == b"null":
         return None
     if b[:1] == b'"':
         inner = double_encoded(b)
         if inner is not None:
-            return inner
+            b = inner.encode("utf-8")
+    if has_session_token(b):
+        return _ENCODER.encode(_redact(_GENERIC.decode(b))).decode("utf-8")
     return b.decode("utf-8")
 
 
@@ -598,7 +674,10 @@ def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.T
         cols["event_source"][i] = r.eventSource
         cols["event_name"][i] = r.eventName
         cols["event_type"][i] = r.eventType
-        cols["event_category"][i] = r.eventCategory
+        cols["event_category"][i] = r.eventCategory or (
+            # Insights records from before eventCategory existed, or exports that dropped it.
+            "Insight" if r.eventType == "AwsCloudTrailInsight" or bytes(r.insightDetails) else None
+        )
         cols["aws_region"][i] = r.awsRegion
         cols["source_ip_address"][i] = r.sourceIPAddress
         cols["user_agent"][i] = r.userAgent
