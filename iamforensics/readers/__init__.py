@@ -74,7 +74,10 @@ def detect(head: bytes) -> Reader:
     """
     best: tuple[int, str] = (0, "")
     for name, reader in sorted(REGISTRY.items()):
-        score = reader.sniff(head)
+        try:
+            score = reader.sniff(head)
+        except Exception:  # noqa: BLE001 - a sniffer choking on odd bytes (invalid UTF-8) means "not mine"
+            score = 0
         if score > best[0]:
             best = (score, name)
     if not best[1]:
@@ -94,7 +97,10 @@ def closest(head: bytes) -> tuple[str | None, str]:
     for name, reader in sorted(REGISTRY.items()):
         if reader.explain is None:
             continue
-        score, why = reader.explain(head)
+        try:
+            score, why = reader.explain(head)
+        except Exception:  # noqa: BLE001 - same rule as sniff: an explainer error is no match
+            continue
         if score > best[0]:
             best = (score, name, why)
     if best[1] is None:

@@ -7,7 +7,6 @@ separators (``}\\n{``). Records stay raw bytes until normalize decodes them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
@@ -54,14 +53,6 @@ def explain(head: bytes) -> tuple[int, str]:
     )
 
 
-def _utf8_problem(data: bytes) -> str | None:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"invalid UTF-8 at byte {exc.start}"
-    return None
-
-
 def read(data: bytes, source: str) -> Iterator[Item | Reject]:
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not body.strip():
@@ -72,15 +63,10 @@ def read(data: bytes, source: str) -> Iterator[Item | Reject]:
         # A bare single object that is not an envelope: one record.
         yield prepare(body.strip(), 0)
         return
-    except msgspec.DecodeError as exc:
-        bad = _utf8_problem(body)
-        if bad:
-            yield Reject(0, bad, body)
-            return
-        if "trailing characters" in str(exc) or "extra data" in str(exc).lower():
-            yield from _read_many(body, source)
-            return
-        yield Reject(0, f"invalid JSON: {exc}", body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # JSON lines, concatenated values, or damage: read value by value, so one bad
+        # record or line never loses the others.
+        yield from _scan(body)
         return
     if isinstance(doc, list):
         raws = doc
@@ -93,52 +79,64 @@ def read(data: bytes, source: str) -> Iterator[Item | Reject]:
         yield prepare(bytes(raw), i)
 
 
-def _read_many(body: bytes, source: str) -> Iterator[Item | Reject]:
-    """JSON lines, or JSON values concatenated with any whitespace between them."""
-    lines = body.splitlines()
-    first = next((ln.strip() for ln in lines if ln.strip()), b"")
-    if first in (b"{", b"["):
-        yield from _read_concatenated(body)
-        return
-    idx = 0
-    for lineno, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            raw = _RAW.decode(line)
-        except msgspec.DecodeError as exc:
-            bad = _utf8_problem(line)
-            yield Reject(idx, f"line {lineno}: {bad or f'invalid JSON: {exc}'}", line)
-            idx += 1
-            continue
-        yield prepare(bytes(raw), idx)
-        idx += 1
+_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
+_SPACE = b" \t\r\n,"
 
 
-def _read_concatenated(body: bytes) -> Iterator[Item | Reject]:
-    text = body.decode("utf-8", errors="replace")
-    dec = json.JSONDecoder(strict=False)
-    pos, idx, n = 0, 0, len(text)
-    while pos < n:
-        while pos < n and text[pos] in " \t\r\n,":
+def _next_value(body: bytes, pos: int) -> int:
+    """Start of the next line that opens a top-level value ({ or [ in column 0), or the end."""
+    ends = [i + 1 for i in (body.find(b"\n{", pos), body.find(b"\n[", pos)) if i >= 0]
+    return min(ends) if ends else len(body)
+
+
+def _scan(body: bytes) -> Iterator[Item | Reject]:
+    """Every record of JSON lines or of JSON values concatenated with or without whitespace.
+
+    Values stay raw bytes (sliced out of the file, never re-serialized). An array or a
+    ``{"Records": [...]}`` envelope among them is expanded into its records. Bytes that
+    are not valid JSON are rejected up to the next line that starts a value, with their
+    line number, and reading goes on from there.
+    """
+    view = memoryview(body)
+    n, pos, idx = len(body), 0, 0
+    while True:
+        while pos < n and body[pos] in _SPACE:
             pos += 1
         if pos >= n:
-            break
-        try:
-            obj, end = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield Reject(idx, f"invalid JSON at character {pos}: {exc.msg}", text[pos:].encode())
             return
-        chunk = text[pos:end].encode()
-        if isinstance(obj, list):
-            for el in obj:
-                yield prepare(json.dumps(el).encode(), idx)
+        try:
+            raw = _RAW.decode(view[pos:])
+            end = n
+        except msgspec.DecodeError as exc:
+            m = _TRAILING.search(str(exc))
+            if m is None:
+                stop = _next_value(body, pos)
+                line = body.count(b"\n", 0, pos) + 1
+                yield Reject(idx, f"line {line}: invalid JSON: {exc}", body[pos:stop])
                 idx += 1
-        else:
-            yield prepare(chunk, idx)
+                pos = stop
+                continue
+            end = pos + int(m.group(1)) - 1  # msgspec counts bytes from 1
+            raw = _RAW.decode(view[pos:end])
+        for rec in _records_of(bytes(raw)):
+            yield prepare(rec, idx)
             idx += 1
         pos = end
+
+
+def _records_of(value: bytes) -> list[bytes]:
+    """The records in one top-level value: itself, an array's elements, or an envelope's Records."""
+    if value[:1] not in (b"[", b"{") or (value[:1] == b"{" and b'"Records"' not in value[:4096]):
+        return [value]
+    try:
+        doc = _DOC.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        return [value]
+    if isinstance(doc, list):
+        return [bytes(r) for r in doc]
+    if doc.Records is not None:
+        return [bytes(r) for r in doc.Records]
+    return [value]
 
 
 register(
