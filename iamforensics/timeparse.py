@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from .schema import TS
 
 _ISO = re.compile(
-    r"^(\d{4})-?(\d{2})-?(\d{2})[T ](\d{2}):?(\d{2}):?(\d{2})(?:[.,](\d{1,9}))?"
+    r"^(\d{4})-?(\d{2})-?(\d{2})[Tt ](\d{2}):?(\d{2}):?(\d{2})(?:[.,](\d{1,9}))?"
     r"\s*(Z|z|UTC|[+-]\d{2}:?\d{2})?$"
 )
 _DATE_ONLY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -66,7 +66,10 @@ def parse_time(value: str | None) -> datetime | None:
             sign = 1 if tz[0] == "+" else -1
             digits = tz[1:].replace(":", "")
             offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-            dt = dt - sign * offset
+            try:
+                dt = dt - sign * offset
+            except OverflowError:  # the UTC instant falls outside years 1..9999
+                return None
         return dt
     if _EPOCH.match(s):
         num = float(s)
