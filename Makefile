@@ -19,7 +19,7 @@ dev: $(BIN)/python
 
 demo: install
 	rm -rf $(CASE)
-	$(BIN)/iamforensics ingest data/samples --case $(CASE) --jobs $(JOBS)
+	$(BIN)/iamforensics ingest data/samples/AWSLogs --case $(CASE) --jobs $(JOBS)
 	$(BIN)/iamforensics info --case $(CASE)
 
 lint: dev

@@ -38,6 +38,7 @@ GEO: dict[str, tuple[str, str, str]] = {
     "81.2.69.161": ("GB", "United Kingdom", "Andrews & Arnold Ltd"),
     "86.143.2.7": ("GB", "United Kingdom", "British Telecommunications PLC"),
     "73.162.10.20": ("US", "United States", "COMCAST-7922"),
+    "185.220.101.45": ("DE", "Germany", "Stiftung Erneuerbare Freiheit"),
 }
 
 
@@ -208,6 +209,10 @@ def build_answers(
             "self_billing_policy": {**ref(m["self_billing_policy"]), "user": w.user(PROD, "frank").arn},
             "iam_admin_work": [ref(e) for e in m["iam_admin_work"]],
             "service_events_without_identity_type": [ref(e) for e in m["service_events"]],
+            "unknown_user_sign_in": {
+                **ref(m["unknown_user_sign_in"]),
+                **_geo(m["unknown_user_sign_in"]["sourceIPAddress"]),
+            },
         },
     }
 

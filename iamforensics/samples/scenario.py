@@ -9,7 +9,8 @@ the chained session used after it expired), then from Romania (193.32.162.80) S3
 StopLogging and DeactivateMFADevice, and a console sign-in as svc-backup without MFA. On
 Thursday root is guessed and signed in without MFA; on Friday the new key and the backdoor
 role are used from Hong Kong. Every event is tagged while it is made, so the answer key
-(:mod:`.answers`) is computed, never typed.
+(:mod:`.answers`) is computed, never typed. Each part of the story draws from its own seeded
+generator, so adding events to one part leaves the ids of the others unchanged.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def build_story(w: World) -> Story:
                      req=req, resp=resp, read_only=ro, error=error, extra=extra)  # fmt: skip
         return st.add(t, rec, *tags, mal=mal)
 
+    r = rng(w.seed, "story", "benign")
     # --- benign but notable ------------------------------------------------------------------
     t = d0 + 10 * HOUR + 12 * 60 + 7
     st.marks["root_sign_in_with_mfa"] = st.add(
@@ -187,6 +189,12 @@ def build_story(w: World) -> Story:
         req={"userName": "frank", "policyArn": BILLING_POLICY}, ro=False, mal=False,
         extra={"sessionCredentialFromConsole": "true"},
     )  # fmt: skip
+    r = rng(w.seed, "story", "noise")
+    # internet noise on Saturday: a sign-in attempt with a user name the account does not have
+    t = BASE + 5 * DAY + 16 * HOUR + 4 * 60 + 51
+    ev = console_login(r, t, PROD, "185.220.101.45", ATTACKER_BROWSER_UA, ok=False, unknown_name=True)
+    st.marks["unknown_user_sign_in"] = st.add(t, ev, mal=False)
+    r = rng(w.seed, "story", "service-events")
     # service events without a userIdentity type: KMS automatic key rotation
     for k, (acct, day) in enumerate(((PROD, d3), (DEV, d4))):
         t = day + 4 * HOUR + 10 * 60 + k
@@ -197,6 +205,7 @@ def build_story(w: World) -> Story:
                            "serviceEventDetails": {"keyId": key_arn.rsplit("/", 1)[1]}})  # fmt: skip
         st.marks.setdefault("service_events", []).append(st.add(t, ev, mal=False))
 
+    r = rng(w.seed, "story", "wednesday")
     # --- the compromise: Wednesday 02:13 UTC, dave's key from Russia ---------------------------
     key = ident_user(dave)
     t = d2 + 2 * HOUR + 13 * 60 + 5
@@ -425,6 +434,7 @@ def build_story(w: World) -> Story:
              extra={"sessionCredentialFromConsole": "true"})  # fmt: skip
     st.credentials.append({"kind": "console-session", "user": backup.arn, "access_key_id": cs.key,
                            "created_by": ev, "account": PROD})  # fmt: skip
+    r = rng(w.seed, "story", "thursday")
     # --- Thursday: root password guessed, then a root sign-in without MFA --------------------
     t = d3 + 2 * HOUR + 55 * 60 + 10
     for k in range(3):
@@ -454,6 +464,7 @@ def build_story(w: World) -> Story:
                                      ip=OFFICE_IP, ua="AWS Internal", ro=False, req={"name": PROD_TRAIL}, mal=False,
                                      extra={"sessionCredentialFromConsole": "true"})  # fmt: skip
     st.gaps["acme-prod-trail"] = [(stop_t, t, "all")]
+    r = rng(w.seed, "story", "friday")
     # --- Friday: the new key and the backdoor role, from Hong Kong ---------------------------
     t = d4 + 1 * HOUR + 10 * 60 + 4
     bk = ident_user(backup, key=new_key)
