@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -30,6 +31,7 @@ from .normalize import Item, Reject, normalize, split_unparsed_times
 from .sources import DEFAULT_MAX_BYTES, Blob, SourceRef, UnitError, discover, open_units
 from .sources_s3 import S3Options
 from .store import (
+    QUARANTINE,
     STAGING,
     QuarantineWriter,
     clear_staging,
@@ -107,6 +109,8 @@ def _process_blob(
     if blob.meta:
         res.update(blob.meta)
     if not blob.data.strip():
+        if strict:
+            raise _Strict(f"{blob.display}: empty file (no content)")
         res["format"] = None
         res["note"] = "empty file"
         return res
@@ -146,14 +150,25 @@ def _process_blob(
         key = _reason_key(rj.reason)
         reasons[key] = reasons.get(key, 0) + 1
 
-    for out in reader.read(blob.data, blob.display):
+    try:
+        for out in reader.read(blob.data, blob.display):
+            res["records"] += 1
+            if isinstance(out, Item):
+                items.append(out)
+                if len(items) >= BATCH:
+                    flush()
+            else:
+                _reject(out)
+    except _Strict:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not lose the other files
+        # What the reader yielded before failing is kept; the rest of the file is one unit.
         res["records"] += 1
-        if isinstance(out, Item):
-            items.append(out)
-            if len(items) >= BATCH:
-                flush()
-        else:
-            _reject(out)
+        _reject(
+            Reject(
+                res["records"] - 1, f"reader {reader.name} failed: {exc.__class__.__name__}: {exc}", blob.data
+            )
+        )
     if items:
         flush()
     return res
@@ -171,6 +186,7 @@ def _unit_error(err: UnitError, quarantine: QuarantineWriter, strict: bool) -> d
         "staged": 0,
         "quarantined": 1,
         "error": err.reason,
+        "unreadable": err.io,
         "reasons": {_reason_key(err.reason): 1},
         "dates": {},
     }
@@ -184,8 +200,13 @@ def run_task(
     fmt: str | None,
     strict: bool,
     max_bytes: int,
+    on_unit: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Ingest one group of evidence units into staging (runs in a worker process)."""
+    """Ingest one group of evidence units into staging (runs in a worker process).
+
+    ``on_unit`` is called with each unit's result as it finishes (in-process runs use it
+    to move the progress bar file by file).
+    """
     staging = Path(case) / STAGING / run_id
     tag = f"t{task_no:06d}"
     quarantine = QuarantineWriter(case, f"{run_id}-{tag}")
@@ -197,6 +218,8 @@ def run_task(
                     results.append(_unit_error(unit, quarantine, strict))
                 else:
                     results.append(_process_blob(unit, fmt, staging, tag, quarantine, strict))
+                if on_unit is not None:
+                    on_unit(results[-1])
     except _Strict as exc:
         return [{"strict_error": str(exc)}]
     finally:
@@ -208,8 +231,16 @@ def _run_task_star(args: tuple[Any, ...]) -> list[dict[str, Any]]:
     return run_task(*args)
 
 
-def plan_tasks(refs: list[SourceRef], budget: int = TASK_BYTES) -> list[list[SourceRef]]:
-    """Group units into tasks of about ``budget`` stored bytes (a tar stream is one task)."""
+def plan_tasks(refs: list[SourceRef], budget: int | None = None, jobs: int = 1) -> list[list[SourceRef]]:
+    """Group units into tasks of about ``budget`` stored bytes (a tar stream is one task).
+
+    Without a budget, tasks hold :data:`TASK_BYTES`, or less when that would leave workers
+    idle: about four tasks per worker, but never under 1 MiB (a worker process costs a
+    second to start, which small evidence does not repay).
+    """
+    if budget is None:
+        total = sum(max(r.size, 1) for r in refs)
+        budget = min(TASK_BYTES, max(total // (4 * max(jobs, 1)), min(TASK_BYTES, 1 << 20)))
     tasks: list[list[SourceRef]] = []
     cur: list[SourceRef] = []
     size = 0
@@ -277,40 +308,48 @@ def ingest(
         evidence = [str(evidence)]
     if fmt is not None:
         readers.get(fmt)
-    refs = discover(list(evidence), s3)
+    case_existed = Path(case).exists()
+    # A case folder inside the evidence folder is not evidence (its quarantine would be re-read).
+    refs = discover(list(evidence), s3, exclude=[str(case)])
     root = init_case(case)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     started = now()
-    tasks = plan_tasks(refs)
     jobs = max(1, jobs or os.cpu_count() or 1)
+    tasks = plan_tasks(refs, jobs=jobs)
     args = [(t, str(root), run_id, i, fmt, strict, max_bytes) for i, t in enumerate(tasks)]
     bar = _progress(sum(r.size for r in refs), progress)
     results: list[dict[str, Any]] = []
-    n_records = 0
+    n_records = n_files = 0
 
-    def collect(task_results: list[dict[str, Any]]) -> None:
-        nonlocal n_records
+    def tick(units: list[dict[str, Any]]) -> None:
+        nonlocal n_records, n_files
+        n_files += len(units)
+        n_records += sum(r.get("records", 0) for r in units)
+        if bar is not None:
+            bar.update(sum(r.get("size") or 0 for r in units))
+            bar.set_postfix(files=n_files, records=n_records, refresh=False)
+
+    def collect(task_results: list[dict[str, Any]], ticked: bool = False) -> None:
         if task_results and "strict_error" in task_results[0]:
             raise EvidenceError(task_results[0]["strict_error"])
         results.extend(task_results)
-        n_records += sum(r.get("records", 0) for r in task_results)
+        if not ticked:
+            tick(task_results)
         if on_task:
             on_task(task_results)
-        if bar is not None:
-            bar.update(sum(r.get("size") or 0 for r in task_results))
-            bar.set_postfix(files=len(results), records=n_records, refresh=False)
 
     try:
         if jobs == 1 or len(tasks) <= 1:
             for a in args:
-                collect(run_task(*a))
+                # In this process the bar moves as each file finishes, not per task.
+                collect(run_task(*a, on_unit=lambda r: tick([r])), ticked=True)
         else:
             ctx = mp.get_context("spawn")
             with ctx.Pool(min(jobs, len(tasks))) as pool:
                 for task_results in pool.imap_unordered(_run_task_star, args):
                     collect(task_results)
     except BaseException:
-        clear_staging(root, run_id)
+        _discard_run(root, run_id, remove_case=not case_existed)
         raise
     finally:
         if bar is not None:
@@ -330,6 +369,16 @@ def ingest(
             **({"s3": s3.manifest()} if s3 is not None else {}),
         },
     )
+
+
+def _discard_run(root: Path, run_id: str, *, remove_case: bool) -> None:
+    """Undo a run that failed before its merge: the case is left as it was before it."""
+    clear_staging(root, run_id)
+    for q in (root / QUARANTINE).glob(f"{run_id}-*.jsonl.gz"):
+        q.unlink(missing_ok=True)
+    if remove_case:
+        # Only a folder this very run created, holding nothing but its empty skeleton.
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _finalize(
@@ -362,7 +411,8 @@ def _finalize(
             reasons[k] = reasons.get(k, 0) + v
     counts = {
         "files": len(results),
-        "unreadable": sum(1 for r in results if r.get("error") and not r.get("format")),
+        "unreadable": sum(1 for r in results if r.get("unreadable")),
+        "empty": sum(1 for r in results if r.get("note") == "empty file"),
         "read": read,
         "written": totals["written"],
         "duplicates": totals["duplicates"],

@@ -17,7 +17,7 @@ import os
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ class SourceRef:
     size: int = 0
     etag: str | None = None  # S3 objects: ETag at listing time
     options: tuple[tuple[str, str], ...] = ()  # S3 objects: connection settings (no secrets)
+    error: str | None = None  # kind "unreadable": why discovery could not list or open it
 
 
 @dataclass(slots=True)
@@ -62,12 +63,17 @@ class Blob:
 class UnitError(Exception):
     """A single evidence unit could not be opened; carries the display name and reason."""
 
-    def __init__(self, display: str, reason: str, size: int = 0, sha256: str | None = None):
+    def __init__(
+        self, display: str, reason: str, size: int = 0, sha256: str | None = None, *, io: bool = False
+    ):
         super().__init__(f"{display}: {reason}")
         self.display = display
         self.reason = reason
         self.size = size
         self.sha256 = sha256
+        #: True when the bytes could not be read at all (I/O error, vanished, unlistable folder),
+        #: as opposed to content that was read but is corrupt, unsafe or over the size cap.
+        self.io = io
 
 
 def _safe_member(name: str) -> bool:
@@ -85,10 +91,28 @@ def _is_zip(path: str) -> bool:
 
 
 def _is_tar(path: str) -> bool:
+    """True for a tar archive, compressed or not, whatever its name (detection by content).
+
+    A POSIX/GNU tar has ``ustar`` at byte 257 of its first header; for gzip only the first
+    kilobyte is inflated, so probing every ``.json.gz`` of an S3 export stays cheap. bzip2
+    and xz heads (never CloudTrail's own compression) are left to :func:`tarfile.is_tarfile`.
+    """
     try:
-        return tarfile.is_tarfile(path)
-    except (OSError, tarfile.TarError, EOFError, zlib.error):
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
         return False
+    if head.startswith(GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(wbits=47).decompress(head, 1024)
+        except zlib.error:
+            return False
+    elif head.startswith((b"BZh", b"\xfd7zXZ\x00")):
+        try:
+            return tarfile.is_tarfile(path)
+        except (OSError, tarfile.TarError, EOFError, zlib.error):
+            return False
+    return head[257:262] == b"ustar"
 
 
 def _expand(item: str) -> list[str]:
@@ -102,8 +126,9 @@ def _expand(item: str) -> list[str]:
     return [item]
 
 
-def _walk(root: str) -> Iterator[str]:
-    for dirpath, dirnames, filenames in os.walk(root):
+def _walk(root: str, errors: list[OSError]) -> Iterator[str]:
+    # os.walk is silent about folders it cannot list; collect them so they are reported.
+    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
         dirnames.sort()
         for name in sorted(filenames):
             if name.startswith("."):
@@ -111,15 +136,24 @@ def _walk(root: str) -> Iterator[str]:
             yield os.path.join(dirpath, name)
 
 
-def discover(evidence: list[str], s3: S3Options | None = None) -> list[SourceRef]:
+def discover(
+    evidence: list[str], s3: S3Options | None = None, *, exclude: Sequence[str] = ()
+) -> list[SourceRef]:
     """Expand paths, folders (recursively), globs and ``s3://`` URLs into the units to read.
 
     Raises :class:`EvidenceError` for a path that does not exist or a glob that matches
     nothing: nothing is ingested from a half-typed command line. ``s3://`` URLs are listed
-    by :mod:`iamforensics.sources_s3` (credentials, profile, pruning from ``s3``).
+    by :mod:`iamforensics.sources_s3` (credentials, profile, pruning from ``s3``). Files
+    under an ``exclude`` folder (the case being written) are skipped.
+
+    Examples
+    --------
+    >>> [r.kind for r in discover(["evidence/AWSLogs"])]  # doctest: +SKIP
+    ['file', 'file', 'tar']
     """
     refs: list[SourceRef] = []
     seen: set[str] = set()
+    skip = tuple(os.path.abspath(e) + os.sep for e in exclude)
     for item in evidence:
         if item.startswith("s3://"):
             from . import sources_s3
@@ -130,13 +164,18 @@ def discover(evidence: list[str], s3: S3Options | None = None) -> list[SourceRef
                     refs.append(ref)
             continue
         for hit in _expand(item):
-            files = list(_walk(hit)) if os.path.isdir(hit) else [hit]
+            errors: list[OSError] = []
+            files = list(_walk(hit, errors)) if os.path.isdir(hit) else [hit]
             for f in files:
                 key = os.path.abspath(f)
-                if key in seen:
+                if key in seen or key.startswith(skip):
                     continue
                 seen.add(key)
                 refs.extend(_refs_for_file(f))
+            for err in errors:
+                where = str(err.filename or hit)
+                reason = f"cannot list folder: {err.__class__.__name__}: {err.strerror or err}"
+                refs.append(SourceRef(where, where, None, "unreadable", 0, error=reason))
     return refs
 
 
@@ -163,9 +202,7 @@ def _refs_for_file(path: str) -> list[SourceRef]:
                 return out
         except (zipfile.BadZipFile, OSError):
             return [SourceRef(path, path, None, "file", size)]
-    if not path.endswith((".json", ".gz", ".jsonl")) and _is_tar(path):
-        return [SourceRef(path, path, None, "tar", size)]
-    if path.endswith((".tar", ".tar.gz", ".tgz")) and _is_tar(path):
+    if _is_tar(path):
         return [SourceRef(path, path, None, "tar", size)]
     return [SourceRef(path, path, None, "file", size)]
 
@@ -212,6 +249,9 @@ def open_units(ref: SourceRef, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[B
     if ref.kind == "unsafe":
         yield UnitError(ref.display, "archive member name is absolute or contains '..': rejected")
         return
+    if ref.kind == "unreadable":
+        yield UnitError(ref.display, ref.error or "cannot read", io=True)
+        return
     if ref.kind == "tar":
         yield from _open_tar(ref, max_bytes)
         return
@@ -230,7 +270,10 @@ def open_units(ref: SourceRef, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[B
     except UnitError as exc:
         yield exc
         return
-    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, EOFError, zlib.error) as exc:
+    except OSError as exc:
+        yield UnitError(ref.display, f"cannot read: {exc.__class__.__name__}: {exc}", io=True)
+        return
+    except (zipfile.BadZipFile, KeyError, RuntimeError, EOFError, zlib.error) as exc:
         yield UnitError(ref.display, f"cannot read: {exc.__class__.__name__}: {exc}")
         return
     yield _blob(ref.display, stored, max_bytes)

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .errors import CaseError
+from .normalize import redact_text
 from .schema import EVENTS_SCHEMA, PARTITION_COLUMN, SCHEMA_VERSION
 
 MANIFEST = "case.json"
@@ -117,6 +118,10 @@ class QuarantineWriter:
         else:
             truncated = len(text) > QUARANTINE_TEXT_CAP
             text = text[:QUARANTINE_TEXT_CAP]
+        # The quarantine keeps the original text, secrets aside: a record that failed to
+        # normalize may still carry an STS sessionToken. A regex, because the text may
+        # not be valid JSON at all.
+        text = redact_text(text)
         line = {"source": source, "position": position, "reason": reason, "text": text}
         if truncated:
             line["text_truncated"] = True
