@@ -15,7 +15,8 @@ import yaml
 
 import iamforensics as ifx
 from iamforensics.cli import main
-from iamforensics.samples import DEFAULT_SEED, generate
+from iamforensics.errors import IamForensicsError
+from iamforensics.samples import DEFAULT_SEED, generate, load_answers
 from iamforensics.samples.answers import GEO
 from tests.conftest import ROOT, shared_path
 
@@ -68,7 +69,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def answers() -> dict[str, Any]:
-    return yaml.safe_load((SAMPLES / "ANSWERS.yaml").read_text())
+    return load_answers(SAMPLES)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,15 @@ def test_ingest_counts_match_answer_key(case: tuple[Any, Any], answers: dict[str
     assert len(generated) == ev["files"]
     assert sum(s["records"] for s in generated) == ev["records"]
     assert not [s["source"] for s in generated if s.get("quarantined")]
+    # what is quarantined when the whole folder is ingested: the docs naming CloudTrail fields
+    quarantined = {Path(s["source"]).name for s in report.sources if s.get("quarantined")}
+    assert quarantined <= {"README.md", "ANSWERS.yaml", "SOURCE.md"}
+    public = [
+        s
+        for s in report.sources
+        if "/public/" in s["source"] and s.get("format") not in (None, "not-evidence")
+    ]
+    assert sum(s["records"] for s in public if not s.get("quarantined")) == 5 + 6  # stratus + plaso
     assert (
         len(c.sql("SELECT DISTINCT event_id FROM events WHERE source LIKE '%/AWSLogs/%'"))
         == ev["unique_events"]
@@ -257,6 +267,14 @@ def test_scale_multiplies_background_only(tmp_path: Path, fresh: Path) -> None:
     assert big.answers["sessions"] == small["sessions"]
     base = sum(1 for _, recs in _records(fresh) for r in recs if r["eventTime"] < "2024-05-11")
     assert big.stats.records > 2.2 * base
+
+
+def test_load_answers_errors(tmp_path: Path) -> None:
+    with pytest.raises(IamForensicsError, match="not found"):
+        load_answers(tmp_path)
+    (tmp_path / "ANSWERS.yaml").write_text("- just a list\n")
+    with pytest.raises(IamForensicsError, match="not an answer key"):
+        load_answers(tmp_path)
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -125,6 +125,26 @@ def generate(
     return GenerateReport(out, writer.stats, time.perf_counter() - started, answers)
 
 
+def load_answers(folder: str | Path) -> dict[str, Any]:
+    """The answer key of generated evidence (``folder/ANSWERS.yaml``) as plain data.
+
+    Examples
+    --------
+    >>> key = load_answers("data/samples")  # doctest: +SKIP
+    >>> key["leaked_key"]["access_key_id"]  # doctest: +SKIP
+    'AKIA...'
+    """
+    path = Path(folder) / "ANSWERS.yaml"
+    if not path.is_file():
+        raise IamForensicsError(
+            f"{path} not found: generate the evidence first (iamforensics samples --out ...)"
+        )
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "leaked_key" not in data:
+        raise IamForensicsError(f"{path} is not an answer key written by iamforensics.samples")
+    return data
+
+
 class _Dumper(yaml.SafeDumper):
     """Quotes digit-only strings: a YAML 1.2 reader would turn account 058264710392 into a number."""
 
@@ -157,4 +177,4 @@ def register_cli(subparsers: Any) -> None:
     s.set_defaults(func=_cli)
 
 
-__all__ = ["DEFAULT_SEED", "GenerateReport", "generate", "register_cli"]
+__all__ = ["DEFAULT_SEED", "GenerateReport", "generate", "load_answers", "register_cli"]
