@@ -209,6 +209,22 @@ class Case:
 
         return case_info(self)
 
+    def findings(
+        self, *, sigma: str | Path | Sequence[str | Path] | None = None, min_severity: str | None = None
+    ) -> pd.DataFrame:
+        """Findings of the built-in detections (and of Sigma rules under ``sigma``).
+
+        See :func:`iamforensics.detections.findings`; ``iamforensics hunt`` also writes them
+        into the case.
+
+        Examples
+        --------
+        >>> case.findings(min_severity="high")[["time", "rule", "actor", "summary"]]  # doctest: +SKIP
+        """
+        from .detections import findings
+
+        return findings(self, sigma=sigma, min_severity=min_severity)
+
 
 def open_case(path: str | Path) -> Case:
     """Open an ingested case folder.
