@@ -35,6 +35,7 @@ from .store import (
     STAGING,
     QuarantineWriter,
     clear_staging,
+    cross_date_conflicts,
     init_case,
     load_manifest,
     merge_partition,
@@ -396,8 +397,10 @@ def _finalize(
             by_date.setdefault(d, []).extend(files)
     totals = {"written": 0, "duplicates": 0, "id_conflicts": 0, "staged": 0}
     try:
+        # Ids another date holds are conflicts, not new events (no id twice in the case).
+        taken = cross_date_conflicts(root, by_date)
         for d in sorted(by_date):
-            m = merge_partition(root, d, by_date[d])
+            m = merge_partition(root, d, by_date[d], taken.get(d, frozenset()))
             for k in totals:
                 totals[k] += m[k]
     finally:

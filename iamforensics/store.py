@@ -181,13 +181,16 @@ def _read_parts(files: Iterable[str | Path]) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def merge_partition(root: str | Path, date: str, staged_files: list[str]) -> dict[str, int]:
+def merge_partition(
+    root: str | Path, date: str, staged_files: list[str], taken: frozenset[str] = frozenset()
+) -> dict[str, int]:
     """Merge staged rows into one date partition, dropping duplicates of eventID.
 
     A staged row whose event_id is already present with the same event_time, event_source
     and event_name is a duplicate (counted, dropped). Same id with different content is a
     different event under a reused id: it is kept with a deterministic suffix and counted
-    as an id conflict. Existing rows are never changed; when nothing is new the partition
+    as an id conflict, as is a staged id in ``taken`` (held by another date, see
+    :func:`cross_date_conflicts`). Existing rows are never changed; when nothing is new the partition
     files are left untouched, so re-ingesting evidence changes nothing but the manifest.
     """
     pdir = partition_dir(root, date)
@@ -209,6 +212,8 @@ def merge_partition(root: str | Path, date: str, staged_files: list[str]) -> dic
         strict=True,
     ):
         seen[eid] = (t, s, n)
+    for eid in taken:
+        seen.setdefault(eid, _ELSEWHERE)
     keep: list[int] = []
     new_ids: list[str] = []
     duplicates = conflicts = 0
@@ -261,6 +266,68 @@ def merge_partition(root: str | Path, date: str, staged_files: list[str]) -> dic
         "duplicates": duplicates,
         "id_conflicts": conflicts,
     }
+
+
+#: Stand-in content for an id that belongs to another date partition: never equal to a row's.
+_ELSEWHERE = ("claimed by another date",)
+
+
+def cross_date_conflicts(root: str | Path, staged: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    """Event ids staged for a date that another date already holds: {date: ids}.
+
+    Duplicates share their eventTime, so dedup runs per date partition; but a reused id
+    (a copied example, a placeholder) can come back with another time on another day.
+    Such a row is a different event: the merge keeps it under a suffixed id and counts an
+    id conflict, so no event id is ever in the case twice. The date that keeps the plain
+    id is the one already in the case, else the earliest staged. DuckDB does the
+    comparison (it spills to disk), so memory stays bounded whatever the evidence size.
+    """
+    if not staged:
+        return {}
+    import duckdb
+    import pyarrow.dataset as ds
+
+    files = [f for fs in staged.values() for f in fs]
+    existing = event_files(root)
+    if len(staged) == 1 and not existing:
+        return {}
+    fmt = "parquet" if files[0].endswith(".parquet") else "ipc"
+    base = str(Path(files[0]).parent.parent)
+    part = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
+    con = duckdb.connect()
+    try:
+        con.register(
+            "staged_ids",
+            ds.dataset(files, format=fmt, partitioning=part, partition_base_dir=base).scanner(
+                columns=["event_id", PARTITION_COLUMN]
+            ),
+        )
+        con.execute(
+            f"CREATE TEMP TABLE s AS SELECT DISTINCT event_id, CAST({PARTITION_COLUMN} AS DATE) AS d "
+            "FROM staged_ids"
+        )
+        if existing:
+            pattern = str(Path(root) / EVENTS / f"{PARTITION_COLUMN}=*" / "*.parquet").replace("'", "''")
+            con.execute(
+                f"CREATE TEMP TABLE e AS SELECT DISTINCT event_id, {PARTITION_COLUMN} AS d FROM read_parquet("
+                f"'{pattern}', hive_partitioning=true, hive_types={{'{PARTITION_COLUMN}': DATE}}) "
+                "WHERE event_id IN (SELECT event_id FROM s)"
+            )
+        else:
+            con.execute("CREATE TEMP TABLE e AS SELECT * FROM s LIMIT 0")
+        rows = con.execute(
+            "WITH keeper AS ("
+            "  SELECT event_id, coalesce((SELECT min(e.d) FROM e WHERE e.event_id = a.event_id), min(a.d)) AS d"
+            "  FROM (SELECT event_id, d FROM s UNION SELECT event_id, d FROM e) a"
+            "  GROUP BY event_id HAVING count(DISTINCT d) > 1"
+            ") SELECT s.d, s.event_id FROM s JOIN keeper k USING (event_id) WHERE s.d <> k.d"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, set[str]] = {}
+    for d, eid in rows:
+        out.setdefault(d.isoformat(), set()).add(eid)
+    return {d: frozenset(ids) for d, ids in out.items()}
 
 
 def clear_staging(root: str | Path, run_id: str) -> None:
