@@ -261,7 +261,7 @@ def compile_condition(node: Any, rule_id: str = "?") -> tuple[str, list[Any]]:
                 sql = "CAST({x} AS VARCHAR) <> CAST(" + other.sql + " AS VARCHAR)"
             else:
                 sql = (
-                    "len(list_filter(regexp_extract_all(CAST({x} AS VARCHAR), '(?:^|[^0-9])([0-9]{{12}})(?:[^0-9]|$)', 1),"
+                    "len(list_filter(regexp_extract_all(CAST({x} AS VARCHAR), '(^|[^0-9])([0-9]{{12}})([^0-9]|$)', 2),"
                     " lambda _a: _a <> CAST(" + other.sql + " AS VARCHAR))) > 0"
                 )
             clauses.append(_field_test(ref, lambda x, s=sql, o=other: (s.format(x=x), list(o.params))))

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.conditions import (
     ConditionAND,
@@ -360,8 +361,18 @@ def load_sigma(paths: str | Path | Iterable[str | Path]) -> list[SigmaQuery]:
     for f in files:
         try:
             col = SigmaCollection.from_yaml(f.read_text(encoding="utf-8"), collect_errors=True)
-        except (SigmaError, OSError, ValueError) as exc:
-            out.append(SigmaQuery(f.name, "", f.name, "informational", "", "", reason=f"unreadable: {exc}"))
+        except (SigmaError, OSError, ValueError, yaml.YAMLError) as exc:
+            out.append(
+                SigmaQuery(
+                    f.name,
+                    "",
+                    f.name,
+                    "informational",
+                    "",
+                    "",
+                    reason="unreadable: " + " ".join(str(exc).split()),
+                )
+            )
             continue
         if col.errors:
             out.append(
