@@ -34,6 +34,7 @@ from .store import (
     QUARANTINE,
     STAGING,
     QuarantineWriter,
+    Stager,
     clear_staging,
     cross_date_conflicts,
     init_case,
@@ -41,7 +42,6 @@ from .store import (
     merge_partition,
     now,
     save_manifest,
-    stage_table,
 )
 
 #: Records normalized per Arrow batch (bounds a worker's memory inside one huge file).
@@ -92,8 +92,7 @@ def _reason_key(reason: str) -> str:
 def _process_blob(
     blob: Blob,
     fmt: str | None,
-    staging: Path,
-    tag: str,
+    stager: Stager,
     quarantine: QuarantineWriter,
     strict: bool,
 ) -> dict[str, Any]:
@@ -137,8 +136,7 @@ def _process_blob(
         table, bad = split_unparsed_times(table, items)
         for rj in bad:
             _reject(rj)
-        for d, files in stage_table(staging, table, tag).items():
-            res["dates"].setdefault(d, []).extend(files)
+        stager.add(table)
         res["staged"] += table.num_rows
         items.clear()
 
@@ -208,8 +206,8 @@ def run_task(
     ``on_unit`` is called with each unit's result as it finishes (in-process runs use it
     to move the progress bar file by file).
     """
-    staging = Path(case) / STAGING / run_id
     tag = f"t{task_no:06d}"
+    stager = Stager(Path(case) / STAGING / run_id, tag)
     quarantine = QuarantineWriter(case, f"{run_id}-{tag}")
     results: list[dict[str, Any]] = []
     try:
@@ -218,9 +216,13 @@ def run_task(
                 if isinstance(unit, UnitError):
                     results.append(_unit_error(unit, quarantine, strict))
                 else:
-                    results.append(_process_blob(unit, fmt, staging, tag, quarantine, strict))
+                    results.append(_process_blob(unit, fmt, stager, quarantine, strict))
                 if on_unit is not None:
                     on_unit(results[-1])
+        # The task's staging parts hold rows of all its units; _finalize only needs the
+        # files by date, so they ride on the first result (popped before the manifest).
+        if results:
+            results[0]["dates"] = stager.close()
     except _Strict as exc:
         return [{"strict_error": str(exc)}]
     finally:
@@ -339,37 +341,45 @@ def ingest(
         if on_task:
             on_task(task_results)
 
+    pool = None
     try:
         if jobs == 1 or len(tasks) <= 1:
             for a in args:
                 # In this process the bar moves as each file finishes, not per task.
                 collect(run_task(*a, on_unit=lambda r: tick([r])), ticked=True)
         else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(min(jobs, len(tasks))) as pool:
-                for task_results in pool.imap_unordered(_run_task_star, args):
-                    collect(task_results)
+            # The same workers merge the date partitions afterwards (one date each).
+            pool = mp.get_context("spawn").Pool(min(jobs, len(tasks)))
+            for task_results in pool.imap_unordered(_run_task_star, args):
+                collect(task_results)
     except BaseException:
+        if pool is not None:
+            pool.terminate()
         _discard_run(root, run_id, remove_case=not case_existed)
         raise
     finally:
         if bar is not None:
             bar.close()
-    return _finalize(
-        root,
-        run_id,
-        started,
-        t0,
-        list(evidence),
-        results,
-        {
-            "jobs": jobs,
-            "strict": strict,
-            "format": fmt,
-            "max_bytes": max_bytes,
-            **({"s3": s3.manifest()} if s3 is not None else {}),
-        },
-    )
+    try:
+        return _finalize(
+            root,
+            run_id,
+            started,
+            t0,
+            list(evidence),
+            results,
+            {
+                "jobs": jobs,
+                "strict": strict,
+                "format": fmt,
+                "max_bytes": max_bytes,
+                **({"s3": s3.manifest()} if s3 is not None else {}),
+            },
+            pool=pool,
+        )
+    finally:
+        if pool is not None:
+            pool.terminate()
 
 
 def _discard_run(root: Path, run_id: str, *, remove_case: bool) -> None:
@@ -390,6 +400,7 @@ def _finalize(
     evidence: list[str],
     results: list[dict[str, Any]],
     options: dict[str, Any],
+    pool: Any = None,
 ) -> IngestReport:
     by_date: dict[str, list[str]] = {}
     for r in results:
@@ -399,8 +410,12 @@ def _finalize(
     try:
         # Ids another date holds are conflicts, not new events (no id twice in the case).
         taken = cross_date_conflicts(root, by_date)
-        for d in sorted(by_date):
-            m = merge_partition(root, d, by_date[d], taken.get(d, frozenset()))
+        merges = [(str(root), d, by_date[d], taken.get(d, frozenset())) for d in sorted(by_date)]
+        if pool is not None and len(merges) > 1:
+            outs = pool.starmap(merge_partition, merges, chunksize=1)
+        else:
+            outs = [merge_partition(*m) for m in merges]
+        for m in outs:
             for k in totals:
                 totals[k] += m[k]
     finally:

@@ -27,11 +27,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 import msgspec
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .schema import EVENTS_SCHEMA
 from .timeparse import parse_time_column
@@ -654,8 +656,131 @@ def _login_fields(rec: Record) -> tuple[str | None, bool | None]:
 # --- columns ----------------------------------------------------------------------------
 
 
+#: Columns copied as they are from a top-level field, from userIdentity, from its
+#: sessionContext.sessionIssuer and from its sessionContext.
+_TOP = {
+    "event_version": "eventVersion",
+    "event_source": "eventSource",
+    "event_name": "eventName",
+    "event_type": "eventType",
+    "aws_region": "awsRegion",
+    "source_ip_address": "sourceIPAddress",
+    "user_agent": "userAgent",
+    "error_code": "errorCode",
+    "error_message": "errorMessage",
+    "read_only": "readOnly",
+    "management_event": "managementEvent",
+    "request_id": "requestID",
+    "shared_event_id": "sharedEventID",
+    "recipient_account_id": "recipientAccountId",
+    "vpc_endpoint_id": "vpcEndpointId",
+    "vpc_endpoint_account_id": "vpcEndpointAccountId",
+    "api_version": "apiVersion",
+}
+_IDENTITY = {
+    "principal_id": "principalId",
+    "account_id": "accountId",
+    "user_name": "userName",
+    "identity_provider": "identityProvider",
+    "credential_id": "credentialId",
+}
+_ISSUER = {
+    "session_issuer_type": "type",
+    "session_issuer_arn": "arn",
+    "session_issuer_principal_id": "principalId",
+    "session_issuer_account_id": "accountId",
+    "session_issuer_user_name": "userName",
+}
+_CONTEXT = {
+    "source_identity": "sourceIdentity",
+    "ec2_role_delivery": "ec2RoleDelivery",
+    "sign_in_session_arn": "signInSessionArn",
+}
+_PAYLOADS = {
+    "request_parameters": "requestParameters",
+    "response_elements": "responseElements",
+    "additional_event_data": "additionalEventData",
+    "resources": "resources",
+    "service_event_details": "serviceEventDetails",
+    "tls_details": "tlsDetails",
+    "addendum": "addendum",
+    "insight_details": "insightDetails",
+    "edge_device_details": "edgeDeviceDetails",
+    "event_context": "eventContext",
+}
+_NO_LOGIN: tuple[str | None, bool | None] = (None, None)
+_UUID_RE2 = _UUID.pattern
+
+
+def _of(objs: list[Any], attr: str) -> list[Any]:
+    """``obj.attr`` for each object, None where the object is None."""
+    get = attrgetter(attr)
+    return [None if o is None else get(o) for o in objs]
+
+
+def _or_none(values: list[Any]) -> list[Any]:
+    # "" and other empty values mean "not given" for these identity fields.
+    return [v or None for v in values]
+
+
+def _bools(values: list[Any]) -> list[bool | None]:
+    return [v if v is None or v.__class__ is bool else _to_bool(v) for v in values]
+
+
+def _payloads(values: list[msgspec.Raw], tokens: list[bool]) -> list[str | None]:
+    """The :func:`_raw_text` of each payload, the common case without a function call.
+
+    A payload can only hold a sessionToken when the text of its record names one
+    (``tokens``); a JSON string may hold a double-encoded object: both take the full path.
+    """
+    out: list[str | None] = [None] * len(values)
+    for i, r in enumerate(values):
+        if r is _EMPTY:
+            continue
+        b = bytes(r)
+        if not b or b == b"null":
+            continue
+        if tokens[i] or b[:1] == b'"':
+            out[i] = _raw_text(r)
+        else:
+            out[i] = b.decode("utf-8")
+    return out
+
+
+def _has_token_text(text: str) -> bool:
+    return ("oken" in text or "OKEN" in text) and _TOKEN_KEY.search(text.encode("utf-8")) is not None
+
+
+def _category(r: Record) -> str | None:
+    # Insights records from before eventCategory existed, or exports that dropped it.
+    return "Insight" if r.eventType == "AwsCloudTrailInsight" or bytes(r.insightDetails) else None
+
+
+def _on_behalf(text: str | None) -> tuple[str | None, str | None]:
+    """(identityStoreArn, userId) of an onBehalfOf payload."""
+    if text is None:
+        return None, None
+    try:
+        o = msgspec.json.decode(text, type=OnBehalfOf)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None, None
+    return o.identityStoreArn, o.userId
+
+
+def _event_ids(eids: list[str | None], raws: list[str]) -> pa.Array | list[str]:
+    """The event_id column: real UUIDs as they are, the rest through :func:`event_id_of`."""
+    arr = pa.array(eids, pa.string())
+    ok = pc.fill_null(pc.match_substring_regex(arr, _UUID_RE2), False)
+    if pc.all(ok).as_py():
+        return arr
+    return [e if k else event_id_of(e, raw) for e, k, raw in zip(eids, ok.to_pylist(), raws, strict=True)]
+
+
 def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.Table:
     """Build the events table (schema v1) from prepared records.
+
+    Columns are built one at a time (a list comprehension over the structs, then one
+    Arrow array), so the work per record is attribute reads and a few cached helpers.
 
     Examples
     --------
@@ -664,108 +789,66 @@ def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.T
     1
     """
     n = len(items)
-    cols: dict[str, list[Any]] = {name: [None] * n for name in EVENTS_SCHEMA.names}
-    for i, it in enumerate(items):
-        r = it.record
-        ui = r.userIdentity
-        cols["event_time"][i] = r.eventTime
-        cols["event_id"][i] = event_id_of(r.eventID, it.raw)
-        cols["event_version"][i] = r.eventVersion
-        cols["event_source"][i] = r.eventSource
-        cols["event_name"][i] = r.eventName
-        cols["event_type"][i] = r.eventType
-        cols["event_category"][i] = r.eventCategory or (
-            # Insights records from before eventCategory existed, or exports that dropped it.
-            "Insight" if r.eventType == "AwsCloudTrailInsight" or bytes(r.insightDetails) else None
-        )
-        cols["aws_region"][i] = r.awsRegion
-        cols["source_ip_address"][i] = r.sourceIPAddress
-        cols["user_agent"][i] = r.userAgent
-        cols["error_code"][i] = r.errorCode
-        cols["error_message"][i] = r.errorMessage
-        cols["read_only"][i] = r.readOnly
-        cols["management_event"][i] = r.managementEvent
-        cols["request_id"][i] = r.requestID
-        cols["shared_event_id"][i] = r.sharedEventID
-        cols["recipient_account_id"][i] = r.recipientAccountId
-        cols["vpc_endpoint_id"][i] = r.vpcEndpointId
-        cols["vpc_endpoint_account_id"][i] = r.vpcEndpointAccountId
-        cols["api_version"][i] = r.apiVersion
-        cols["session_credential_from_console"][i] = _to_bool(r.sessionCredentialFromConsole)
-        utype = arn = acct = pid = uname = inv = idarn = iduser = None
-        if ui is not None:
-            utype, arn, acct, pid, uname, inv = (
-                ui.type or None,
-                ui.arn or None,
-                ui.accountId,
-                ui.principalId,
-                ui.userName,
-                ui.invokedBy or None,
-            )
-            cols["user_type"][i] = utype
-            cols["principal_id"][i] = pid
-            cols["user_arn"][i] = arn
-            cols["account_id"][i] = acct
-            cols["user_name"][i] = uname
-            cols["access_key_id"][i] = ui.accessKeyId or None
-            cols["invoked_by"][i] = inv
-            cols["identity_provider"][i] = ui.identityProvider
-            cols["credential_id"][i] = ui.credentialId
-            sc = ui.sessionContext
-            if sc is not None:
-                si = sc.sessionIssuer
-                if si is not None:
-                    cols["session_issuer_type"][i] = si.type
-                    cols["session_issuer_arn"][i] = si.arn
-                    cols["session_issuer_principal_id"][i] = si.principalId
-                    cols["session_issuer_account_id"][i] = si.accountId
-                    cols["session_issuer_user_name"][i] = si.userName
-                at = sc.attributes
-                if at is not None:
-                    cols["session_creation_date"][i] = at.creationDate
-                    cols["mfa_authenticated"][i] = _to_bool(at.mfaAuthenticated)
-                cols["source_identity"][i] = sc.sourceIdentity
-                cols["ec2_role_delivery"][i] = sc.ec2RoleDelivery
-                cols["assumed_root"][i] = _to_bool(sc.assumedRoot)
-                cols["sign_in_session_arn"][i] = sc.signInSessionArn
-                if sc.webIdFederationData is not None:
-                    cols["web_id_provider"][i] = sc.webIdFederationData.federatedProvider
-            obo = _raw_text(ui.onBehalfOf)
-            if obo is not None:
-                cols["on_behalf_of"][i] = obo
-                try:
-                    o = msgspec.json.decode(obo, type=OnBehalfOf)
-                    idarn, iduser = o.identityStoreArn, o.userId
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    pass
-                cols["identity_store_arn"][i] = idarn
-                cols["identity_store_user_id"][i] = iduser
-            cols["in_scope_of"][i] = _raw_text(ui.inScopeOf)
-        cols["actor"][i] = actor_of(utype, arn, acct, pid, uname, inv, idarn, iduser)
-        cols["session_name"][i] = session_name_of(utype, pid, arn)
-        cols["key_type"][i] = key_type(cols["access_key_id"][i])
-        ip, ipc = classify_ip(r.sourceIPAddress)
-        cols["source_ip"][i] = ip
-        cols["ip_class"][i] = ipc
-        cols["user_agent_family"][i] = user_agent_family(r.userAgent)
-        login, mfa = _login_fields(r)
-        cols["login_result"][i] = login
-        cols["mfa_used"][i] = mfa
-        cols["is_error"][i] = bool(r.errorCode) or login == "Failure"
-        cols["request_parameters"][i] = _raw_text(r.requestParameters)
-        cols["response_elements"][i] = _raw_text(r.responseElements)
-        cols["additional_event_data"][i] = _raw_text(r.additionalEventData)
-        cols["resources"][i] = _raw_text(r.resources)
-        cols["service_event_details"][i] = _raw_text(r.serviceEventDetails)
-        cols["tls_details"][i] = _raw_text(r.tlsDetails)
-        cols["addendum"][i] = _raw_text(r.addendum)
-        cols["insight_details"][i] = _raw_text(r.insightDetails)
-        cols["edge_device_details"][i] = _raw_text(r.edgeDeviceDetails)
-        cols["event_context"][i] = _raw_text(r.eventContext)
-        cols["source_index"][i] = it.source_index
-        cols["fidelity"][i] = it.fidelity
-        cols["missing_fields"][i] = it.missing_fields
-        cols["raw"][i] = it.raw
+    recs = [it.record for it in items]
+    raws = [it.raw for it in items]
+    tokens = [_has_token_text(t) for t in raws]
+    uis = [r.userIdentity for r in recs]
+    scs = _of(uis, "sessionContext")
+    sis = _of(scs, "sessionIssuer")
+    ats = _of(scs, "attributes")
+    cols: dict[str, Any] = {}
+    for col, attr in _TOP.items():
+        cols[col] = list(map(attrgetter(attr), recs))
+    cols["event_time"] = [r.eventTime for r in recs]
+    cols["event_id"] = _event_ids([r.eventID for r in recs], raws)
+    cols["event_category"] = [r.eventCategory or _category(r) for r in recs]
+    cols["session_credential_from_console"] = _bools([r.sessionCredentialFromConsole for r in recs])
+    for col, attr in _IDENTITY.items():
+        cols[col] = _of(uis, attr)
+    utype = cols["user_type"] = _or_none(_of(uis, "type"))
+    arn = cols["user_arn"] = _or_none(_of(uis, "arn"))
+    akid = cols["access_key_id"] = _or_none(_of(uis, "accessKeyId"))
+    inv = cols["invoked_by"] = _or_none(_of(uis, "invokedBy"))
+    for col, attr in _ISSUER.items():
+        cols[col] = _of(sis, attr)
+    cols["session_creation_date"] = _of(ats, "creationDate")
+    cols["mfa_authenticated"] = _bools(_of(ats, "mfaAuthenticated"))
+    for col, attr in _CONTEXT.items():
+        cols[col] = _of(scs, attr)
+    cols["assumed_root"] = _bools(_of(scs, "assumedRoot"))
+    cols["web_id_provider"] = _of(_of(scs, "webIdFederationData"), "federatedProvider")
+    obo = cols["on_behalf_of"] = [
+        None if u is None else _payloads([u.onBehalfOf], [t])[0] for u, t in zip(uis, tokens, strict=True)
+    ]
+    ids = [_on_behalf(o) for o in obo]
+    idarn = cols["identity_store_arn"] = [i[0] for i in ids]
+    iduser = cols["identity_store_user_id"] = [i[1] for i in ids]
+    cols["in_scope_of"] = [
+        None if u is None else _payloads([u.inScopeOf], [t])[0] for u, t in zip(uis, tokens, strict=True)
+    ]
+    pid, acct, uname = cols["principal_id"], cols["account_id"], cols["user_name"]
+    cols["actor"] = list(map(actor_of, utype, arn, acct, pid, uname, inv, idarn, iduser))
+    cols["session_name"] = list(map(session_name_of, utype, pid, arn))
+    cols["key_type"] = list(map(key_type, akid))
+    ips = list(map(classify_ip, cols["source_ip_address"]))
+    cols["source_ip"] = [p[0] for p in ips]
+    cols["ip_class"] = [p[1] for p in ips]
+    cols["user_agent_family"] = list(map(user_agent_family, cols["user_agent"]))
+    logins = [
+        _login_fields(r) if r.eventSource in _SIGNIN_SOURCES or r.eventName == "ConsoleLogin" else _NO_LOGIN
+        for r in recs
+    ]
+    cols["login_result"] = [lg[0] for lg in logins]
+    cols["mfa_used"] = [lg[1] for lg in logins]
+    cols["is_error"] = [
+        bool(e) or lg[0] == "Failure" for e, lg in zip(cols["error_code"], logins, strict=True)
+    ]
+    for col, attr in _PAYLOADS.items():
+        cols[col] = _payloads(list(map(attrgetter(attr), recs)), tokens)
+    cols["source_index"] = [it.source_index for it in items]
+    cols["fidelity"] = [it.fidelity for it in items]
+    cols["missing_fields"] = [it.missing_fields for it in items]
+    cols["raw"] = raws
     arrays = []
     for field in EVENTS_SCHEMA:
         name = field.name
@@ -775,6 +858,8 @@ def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.T
             arrays.append(pa.array([source] * n, type=pa.string()))
         elif name == "source_format":
             arrays.append(pa.array([source_format] * n, type=pa.string()))
+        elif isinstance(cols[name], pa.Array):
+            arrays.append(cols[name])
         else:
             arrays.append(pa.array(cols[name], type=field.type))
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)

@@ -41,6 +41,10 @@ QUARANTINE = "quarantine"
 DERIVED = "derived"
 STAGING = ".staging"
 ROW_GROUP = 65536
+#: Rows buffered per event date before a staging part is written (bounds worker memory).
+STAGE_ROWS = 32768
+STAGE_SUFFIX = ".arrow"
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 #: Bytes of original text kept per quarantined unit (the evidence file keeps the rest).
 QUARANTINE_TEXT_CAP = 1 << 20
 
@@ -151,20 +155,76 @@ def event_dates(table: pa.Table) -> pa.Array:
     return pc.cast(pc.cast(table.column("event_time"), pa.timestamp("us")), pa.date32())
 
 
+def _split_dates(table: pa.Table) -> list[tuple[str, pa.Table]]:
+    """(ISO date, rows of that UTC event date) for each date in a table."""
+    dates = event_dates(table)
+    lo, hi = pc.min_max(dates).values()
+    if lo == hi:  # the usual case: one delivery file covers minutes, not days
+        return [(lo.as_py().isoformat(), table)]
+    return [
+        (d.isoformat(), table.filter(pc.equal(dates, pa.scalar(d, pa.date32()))))
+        for d in pc.unique(dates).to_pylist()
+    ]
+
+
+def _write_stage(folder: Path, tag: str, table: pa.Table) -> str:
+    # Arrow IPC with lz4 buffers: staging is read back once, whole, by the merge, so the
+    # cheapest format to write and read wins (Parquet costs ~8x more to write and read).
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder / f"{tag}-{uuid.uuid4().hex[:12]}{STAGE_SUFFIX}"
+    with pa.ipc.new_file(f, EVENTS_SCHEMA, options=_IPC_OPTIONS) as w:
+        w.write_table(table.combine_chunks())
+    return str(f)
+
+
 def stage_table(staging: Path, table: pa.Table, tag: str) -> dict[str, list[str]]:
     """Write one normalized table into per-date staging parts; returns {date: [files]}."""
     out: dict[str, list[str]] = {}
     if table.num_rows == 0:
         return out
-    dates = event_dates(table)
-    for d in pc.unique(dates).to_pylist():
-        part = table.filter(pc.equal(dates, pa.scalar(d, pa.date32())))
-        folder = staging / f"{PARTITION_COLUMN}={d.isoformat()}"
-        folder.mkdir(parents=True, exist_ok=True)
-        f = folder / f"{tag}-{uuid.uuid4().hex[:12]}.parquet"
-        pq.write_table(part, f, compression="lz4")
-        out.setdefault(d.isoformat(), []).append(str(f))
+    for d, part in _split_dates(table):
+        f = _write_stage(staging / f"{PARTITION_COLUMN}={d}", tag, part)
+        out.setdefault(d, []).append(f)
     return out
+
+
+class Stager:
+    """Stages one worker task's rows by event date, in parts of about ``rows`` rows.
+
+    Buffering many small delivery files into one part per date keeps the staging files
+    few and their batches large (the merge reads them back in one piece), while memory
+    stays bounded by ``rows`` rows per date in flight.
+    """
+
+    def __init__(self, staging: Path, tag: str, rows: int = STAGE_ROWS):
+        self.staging = staging
+        self.tag = tag
+        self.rows = rows
+        self._buf: dict[str, list[pa.Table]] = {}
+        self._n: dict[str, int] = {}
+        self.files: dict[str, list[str]] = {}
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        for d, part in _split_dates(table):
+            self._buf.setdefault(d, []).append(part)
+            self._n[d] = self._n.get(d, 0) + part.num_rows
+            if self._n[d] >= self.rows:
+                self._flush(d)
+
+    def _flush(self, d: str) -> None:
+        parts = self._buf.pop(d, [])
+        self._n.pop(d, None)
+        if parts:
+            f = _write_stage(self.staging / f"{PARTITION_COLUMN}={d}", self.tag, pa.concat_tables(parts))
+            self.files.setdefault(d, []).append(f)
+
+    def close(self) -> dict[str, list[str]]:
+        """Write what is buffered; returns {date: [files]} of everything staged."""
+        for d in list(self._buf):
+            self._flush(d)
+        return self.files
 
 
 # --- merge (dedup) --------------------------------------------------------------------
@@ -174,8 +234,15 @@ def partition_dir(root: str | Path, date: str) -> Path:
     return Path(root) / EVENTS / f"{PARTITION_COLUMN}={date}"
 
 
+def _read_part(f: str | Path) -> pa.Table:
+    if str(f).endswith(STAGE_SUFFIX):
+        with pa.OSFile(str(f), "rb") as fh:
+            return pa.ipc.open_file(fh).read_all()
+    return pq.read_table(f, schema=EVENTS_SCHEMA)
+
+
 def _read_parts(files: Iterable[str | Path]) -> pa.Table:
-    tables = [pq.read_table(f, schema=EVENTS_SCHEMA) for f in files]
+    tables = [_read_part(f) for f in files]
     if not tables:
         return EVENTS_SCHEMA.empty_table()
     return pa.concat_tables(tables)
@@ -196,13 +263,68 @@ def merge_partition(
     pdir = partition_dir(root, date)
     existing_files = sorted(pdir.glob("*.parquet")) if pdir.exists() else []
     existing = _read_parts(existing_files)
-    staged = _read_parts(staged_files)
-    if staged.num_rows:
-        # "full" sorts before "partial": when one run holds both a lossy copy (console CSV,
-        # SIEM export) and AWS's own record of an event, the full record is the one kept.
-        staged = staged.sort_by(
-            [("fidelity", "ascending"), ("source", "ascending"), ("source_index", "ascending")]
+    staged = _read_parts(staged_files).combine_chunks()
+    ids = staged.column("event_id")
+    if existing.num_rows == 0 and not taken and pc.count_distinct(ids).as_py() == staged.num_rows:
+        # Nothing to compare with and no id twice: every row is kept as it is (what the
+        # loop below would conclude, without a Python step per row).
+        keep: list[int] | pa.Array = pa.array(range(staged.num_rows), pa.int64())
+        new_ids = ids
+        duplicates = conflicts = 0
+    else:
+        keep, new_ids, duplicates, conflicts = _dedup(existing, staged, taken)
+    written = len(keep)
+    if written:
+        # One permutation of existing + kept rows, sorted by (event_time, event_id),
+        # applied with a single take: the wide columns (raw, payloads) are copied once.
+        n_old = existing.num_rows
+        keep_arr = pa.array(keep, pa.int64()) if isinstance(keep, list) else keep
+        times = pa.concat_arrays(
+            [
+                existing.column("event_time").combine_chunks(),
+                _as_array(staged.column("event_time").take(keep_arr)),
+            ]
         )
+        all_ids = pa.concat_arrays([existing.column("event_id").combine_chunks(), _as_array(new_ids)])
+        order = pc.sort_indices(
+            pa.table({"t": times, "i": all_ids}), sort_keys=[("t", "ascending"), ("i", "ascending")]
+        )
+        rows = pa.concat_arrays([pa.array(range(n_old), pa.int64()), pc.add(keep_arr, n_old)])
+        both = pa.concat_tables([existing, staged]) if n_old else staged
+        merged = both.take(rows.take(order))
+        idx = merged.schema.get_field_index("event_id")
+        merged = merged.set_column(idx, "event_id", all_ids.take(order))
+        pdir.mkdir(parents=True, exist_ok=True)
+        tmp = pdir / f".part-{uuid.uuid4().hex}.parquet.tmp"
+        write_events(merged, tmp)
+        final = pdir / f"part-{uuid.uuid4().hex[:16]}.parquet"
+        os.replace(tmp, final)
+        for f in existing_files:
+            f.unlink()
+    return {
+        "staged": staged.num_rows,
+        "written": written,
+        "duplicates": duplicates,
+        "id_conflicts": conflicts,
+    }
+
+
+def _as_array(a: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
+    if isinstance(a, list):
+        return pa.array(a, pa.string())
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+
+def _dedup(
+    existing: pa.Table, staged: pa.Table, taken: frozenset[str] = frozenset()
+) -> tuple[list[int], list[str], int, int]:
+    """(staged rows kept, their event ids, duplicates, id conflicts), see merge_partition."""
+    # "full" sorts before "partial": when one run holds both a lossy copy (console CSV,
+    # SIEM export) and AWS's own record of an event, the full record is the one kept.
+    order = pc.sort_indices(
+        staged.select(["fidelity", "source", "source_index"]),
+        sort_keys=[("fidelity", "ascending"), ("source", "ascending"), ("source_index", "ascending")],
+    )
     seen: dict[str, tuple[Any, ...]] = {}
     for eid, t, s, n in zip(
         existing.column("event_id").to_pylist(),
@@ -217,14 +339,13 @@ def merge_partition(
     keep: list[int] = []
     new_ids: list[str] = []
     duplicates = conflicts = 0
-    for i, (eid, t, s, n) in enumerate(
-        zip(
-            staged.column("event_id").to_pylist(),
-            staged.column("event_time").cast(pa.int64()).to_pylist(),
-            staged.column("event_source").to_pylist(),
-            staged.column("event_name").to_pylist(),
-            strict=True,
-        )
+    for i, eid, t, s, n in zip(
+        order.to_pylist(),
+        staged.column("event_id").take(order).to_pylist(),
+        staged.column("event_time").take(order).cast(pa.int64()).to_pylist(),
+        staged.column("event_source").take(order).to_pylist(),
+        staged.column("event_name").take(order).to_pylist(),
+        strict=True,
     ):
         content = (t, s, n)
         prev = seen.get(eid)
@@ -245,27 +366,33 @@ def merge_partition(
         keep.append(i)
         new_ids.append(alt)
         conflicts += 1
-    written = len(keep)
-    if written:
-        new = staged.take(pa.array(keep, pa.int64()))
-        idx = new.schema.get_field_index("event_id")
-        new = new.set_column(idx, "event_id", pa.array(new_ids, pa.string()))
-        merged = pa.concat_tables([existing, new]).sort_by(
-            [("event_time", "ascending"), ("event_id", "ascending")]
-        )
-        pdir.mkdir(parents=True, exist_ok=True)
-        tmp = pdir / f".part-{uuid.uuid4().hex}.parquet.tmp"
-        pq.write_table(merged, tmp, compression="zstd", row_group_size=ROW_GROUP)
-        final = pdir / f"part-{uuid.uuid4().hex[:16]}.parquet"
-        os.replace(tmp, final)
-        for f in existing_files:
-            f.unlink()
-    return {
-        "staged": staged.num_rows,
-        "written": written,
-        "duplicates": duplicates,
-        "id_conflicts": conflicts,
-    }
+    return keep, new_ids, duplicates, conflicts
+
+
+#: Columns with few distinct values: dictionary encoding pays for them only.
+_HIGH_CARDINALITY = {
+    "event_id", "request_id", "shared_event_id", "principal_id", "access_key_id", "session_name",
+    "source_index", "raw", "event_time", "session_creation_date", "error_message",
+    "request_parameters", "response_elements", "additional_event_data", "resources", "service_event_details",
+    "addendum", "insight_details", "edge_device_details", "event_context", "on_behalf_of", "in_scope_of",
+}  # fmt: skip
+#: Columns queries never filter on by value: no min/max statistics to compute.
+_NO_STATS = {"raw", "request_parameters", "response_elements", "additional_event_data", "resources",
+             "service_event_details", "tls_details", "addendum", "insight_details", "edge_device_details",
+             "event_context", "error_message", "missing_fields"}  # fmt: skip
+
+
+def write_events(table: pa.Table, path: str | Path) -> None:
+    """Write events as a partition file: zstd, row groups of ROW_GROUP rows."""
+    names = table.column_names
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        row_group_size=ROW_GROUP,
+        use_dictionary=[c for c in names if c not in _HIGH_CARDINALITY and c != "missing_fields"],
+        write_statistics=[c for c in names if c not in _NO_STATS],
+    )
 
 
 #: Stand-in content for an id that belongs to another date partition: never equal to a row's.
