@@ -48,6 +48,7 @@ class Case:
         self.path = require_case(path)
         self.name = self.path.name
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._empty = True
 
     def __repr__(self) -> str:
         return f"Case({str(self.path)!r})"
@@ -63,17 +64,21 @@ class Case:
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the view ``events`` (and helpers) defined."""
+        if self._con is not None and self._empty and self.has_events:
+            self.close()  # events were ingested since the empty view was made
         if self._con is None:
+            self._empty = not self.has_events
             con = duckdb.connect()
             con.execute("SET TimeZone='UTC'")
             if self.has_events:
                 # The glob is our own path, not evidence; it still goes in as a parameter-free
-                # literal, so it is quoted for SQL.
+                # literal, so it is quoted for SQL. No union_by_name: every part has the one
+                # schema, and union_by_name would open every file of the case on each query,
+                # defeating the partition pruning of time-bounded queries.
                 pattern = str(self.path / EVENTS / f"{PARTITION_COLUMN}=*" / "*.parquet").replace("'", "''")
                 con.execute(
                     "CREATE VIEW events AS SELECT * FROM read_parquet("
-                    f"'{pattern}', hive_partitioning=true, hive_types={{'{PARTITION_COLUMN}': DATE}},"
-                    " union_by_name=true)"
+                    f"'{pattern}', hive_partitioning=true, hive_types={{'{PARTITION_COLUMN}': DATE}})"
                 )
             else:
                 from .schema import EVENTS_SCHEMA
@@ -130,7 +135,9 @@ class Case:
             clauses += ["event_time >= ?", f"{PARTITION_COLUMN} >= ?"]
             params += [s.to_pydatetime(), s.date()]
         if e is not None:
-            clauses += ["event_time < ?", f"{PARTITION_COLUMN} <= ?"]
+            # An end at midnight excludes that whole day, so its partition is not read.
+            midnight = e == e.normalize()
+            clauses += ["event_time < ?", f"{PARTITION_COLUMN} {'<' if midnight else '<='} ?"]
             params += [e.to_pydatetime(), e.date()]
 
         def _in(col: str, value: str | Sequence[str] | None) -> None:
