@@ -18,9 +18,16 @@ another account must not leak permissions).
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
+import tempfile
 import urllib.parse
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 A = "111111111111"
 B = "333333333333"
@@ -310,3 +317,33 @@ CREDENTIAL_REPORT = "\r\n".join(
         "",
     ]
 )
+
+
+# --- real evidence: the sample scenario, ingested once per test process -----------------------
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+
+
+@functools.lru_cache(maxsize=1)
+def _ingest_samples() -> tuple[str, dict[str, Any]]:
+    import yaml
+
+    from iamforensics.ingest import ingest
+
+    answers = yaml.safe_load((SAMPLES / "ANSWERS.yaml").read_text(encoding="utf-8"))
+    case_dir = Path(tempfile.mkdtemp(prefix="iam-samples-")) / "case"
+    atexit.register(shutil.rmtree, case_dir.parent, True)
+    # IAM, STS and sign-in are global services recorded in us-east-1: only those folders are
+    # needed for the ledger, which keeps the test fast.
+    logs = SAMPLES / "AWSLogs"
+    evidence = [str(p) for p in sorted(logs.glob("*/CloudTrail/us-east-1"))]
+    evidence += [str(p) for p in sorted(logs.glob("o-*/*/CloudTrail/us-east-1"))]
+    ingest(evidence, case_dir, jobs=1)
+    return str(case_dir), answers
+
+
+def sample_case() -> tuple[str, dict[str, Any]]:
+    """(case folder, ANSWERS.yaml) for the sample scenario; skips when the samples are absent."""
+    if not (SAMPLES / "ANSWERS.yaml").is_file() or not (SAMPLES / "AWSLogs").is_dir():
+        pytest.skip("data/samples (the sample scenario) is not present")
+    return _ingest_samples()

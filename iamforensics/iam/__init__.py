@@ -7,6 +7,9 @@
   conditions reported as ``conditional``); :func:`evaluate_documents` on bare documents.
 - :func:`privileged_principals`, :func:`admin_principals`: admin-equivalent principals and
   privilege-escalation primitives.
+- :func:`audit`: IAM best-practice checks, one row per check and principal, as of a date.
+- :func:`privilege_ledger`: privilege changes from CloudTrail alone (PCI DSS 10.2.5);
+  :func:`admin_activity`: what admin-equivalent principals did.
 
 Examples
 --------
@@ -18,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+from .audit import CHECKS, audit
 from .authorization import (
     AuthorizationDetails,
     Entity,
@@ -29,6 +33,7 @@ from .authorization import (
     role_trust,
 )
 from .credential_report import credential_report
+from .ledger import LEDGER_EVENTS, admin_activity, privilege_ledger
 from .policy import (
     DECISIONS,
     Decision,
@@ -45,13 +50,17 @@ from .privileges import ADMIN_CAPABILITIES, CAPABILITIES, admin_principals, priv
 __all__ = [
     "ADMIN_CAPABILITIES",
     "CAPABILITIES",
+    "CHECKS",
     "DECISIONS",
+    "LEDGER_EVENTS",
     "AuthorizationDetails",
     "Decision",
     "Entity",
     "ManagedPolicy",
     "Statement",
+    "admin_activity",
     "admin_principals",
+    "audit",
     "credential_report",
     "decode_policy_document",
     "effective_permissions",
@@ -62,6 +71,7 @@ __all__ = [
     "managed_policies",
     "parse_statements",
     "principals",
+    "privilege_ledger",
     "privileged_principals",
     "role_trust",
     "trust_principals",
