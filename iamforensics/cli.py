@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 
 #: Modules that define ``register_cli(subparsers)`` for their own subcommands.
-COMMAND_MODULES: tuple[str, ...] = ("integrity", "samples", "detections.findings")
+COMMAND_MODULES: tuple[str, ...] = ("integrity", "samples", "detections.findings", "iam.cli")
 
 
 def _s3_options(args: argparse.Namespace) -> S3Options | None:
@@ -65,6 +65,15 @@ def _ingest(args: argparse.Namespace) -> int:
         s3=_s3_options(args),
     )
     print(report.summary())
+    unreadable = [r for r in report.sources if r.get("unreadable")]
+    if unreadable:
+        from .errors import EvidenceError
+
+        first = unreadable[0]
+        raise EvidenceError(
+            f"{len(unreadable)} evidence file(s) could not be read, the rest was ingested "
+            f"(first: {first['source']}: {first['error']})"
+        )
     return 0
 
 
@@ -132,13 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: BaseException) -> str:
+    # Messages can quote evidence (file names, JSON errors); keep the promise of one line.
+    return " ".join(str(exc).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except IamForensicsError as exc:
-        print(f"iamforensics: error: {exc}", file=sys.stderr)
+        print(f"iamforensics: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the case folder cannot be written, a disk is full...
+        print(f"iamforensics: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("iamforensics: interrupted", file=sys.stderr)
