@@ -121,6 +121,8 @@ class Rule:
     summary: str
     file: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: event names of ``match`` (empty when the rule has none): lets a hunt pre-select candidates.
+    event_names: tuple[str, ...] = ()
 
     @property
     def tactic(self) -> str:
@@ -421,6 +423,7 @@ def parse_rule(doc: dict[str, Any], file: str = "") -> Rule:
         summary=str(doc.get("summary") or "{event_name} by {actor} from {source_ip_address}"),
         file=file,
         raw=doc,
+        event_names=tuple(str(n) for n in _as_list(match["event_name"])) if "event_name" in match else (),
     )
     rule_query(rule)  # fail at load time, not in the middle of a hunt
     return rule
@@ -474,11 +477,16 @@ def _summary_sql(rule: Rule, exprs: list[tuple[str, list[Any]]]) -> tuple[str, l
     return _clean(" || ".join(pieces) if pieces else "''"), params
 
 
-def rule_query(rule: Rule) -> tuple[str, list[Any]]:
+def rule_query(rule: Rule, table: str = "events") -> tuple[str, list[Any]]:
     """The DuckDB query (and parameters) whose rows are the rule's findings.
 
-    Columns: ``time, last_time, actor, count, event_ids, summary``.
+    Columns: ``time, last_time, actor, count, event_ids, summary``. ``table`` is where the
+    matching events are searched (a hunt passes a pre-selected subset of ``events`` holding
+    every event of the rule's event names); baselines and ``in_values_of`` always read
+    ``events``.
     """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table):
+        raise RuleError(f"bad table name {table!r}")
     where, wparams = compile_condition(rule.condition, rule.id)
     fields = [name for _, name in _template(rule.summary) if name is not None]
     agg = rule.aggregate
@@ -492,10 +500,10 @@ def rule_query(rule: Rule) -> tuple[str, list[Any]]:
         summary, sparams = _summary_sql(rule, exprs)
         sql = (
             "SELECT event_time AS time, event_time AS last_time, actor, 1::BIGINT AS count, "
-            f"[event_id] AS event_ids, {summary} AS summary FROM events WHERE {where}"
+            f"[event_id] AS event_ids, {summary} AS summary FROM {table} WHERE {where}"
         )
         return sql, sparams + wparams
-    return _aggregate_query(rule, agg, where, wparams, fields)
+    return _aggregate_query(rule, agg, where, wparams, fields, table)
 
 
 def _single_special(name: str, prefix: str) -> str:
@@ -512,7 +520,7 @@ def _single_special(name: str, prefix: str) -> str:
 
 
 def _aggregate_query(
-    rule: Rule, agg: Aggregate, where: str, wparams: list[Any], fields: list[str]
+    rule: Rule, agg: Aggregate, where: str, wparams: list[Any], fields: list[str], table: str
 ) -> tuple[str, list[Any]]:
     keys = [_field(k, rule.id) for k in agg.by]
     inner = _Sql()
@@ -539,7 +547,7 @@ def _aggregate_query(
         )
         or "TRUE"
     )
-    m = f"SELECT {', '.join(cols)} FROM events WHERE {where}"
+    m = f"SELECT {', '.join(cols)} FROM {table} WHERE {where}"
     mparams = inner.params + wparams
     kcols = ", ".join(f"_k{i}" for i in range(len(keys))) or "NULL"
     if agg.type == "threshold":
@@ -578,6 +586,7 @@ def _aggregate_query(
         return sql, mparams + [agg.window_seconds, agg.window_seconds] + params_summary + [agg.count]
     # first_seen
     base_where, base_params = ("TRUE", []) if agg.baseline == "all" else (where, wparams)
+    base_table = "events" if agg.baseline == "all" else table
     bcols = [f"{k.sql} AS _k{i}" for i, k in enumerate(keys)] + [
         f"{v.sql} AS _v{i}" for i, v in enumerate(values)
     ]
@@ -600,7 +609,7 @@ def _aggregate_query(
     history = " AND _m.event_time > _h._first_k" if agg.history else ""
     sql = (
         f"WITH _m AS (SELECT * FROM ({m}) WHERE {not_null}), "
-        f"_b AS (SELECT {', '.join(bcols)}, min(event_time) AS _first_v FROM events WHERE {base_where} "
+        f"_b AS (SELECT {', '.join(bcols)}, min(event_time) AS _first_v FROM {base_table} WHERE {base_where} "
         f"GROUP BY ALL), "
         f"_h AS (SELECT {', '.join(hcols)}, min(event_time) AS _first_k FROM events GROUP BY ALL) "
         "SELECT _m.event_time AS time, _m.event_time AS last_time, _m.actor, 1::BIGINT AS count, "
@@ -625,11 +634,11 @@ def query_arrow(case: Case, sql: str, params: Sequence[Any]) -> pa.Table:
         raise QueryError(f"query failed: {exc}") from None
 
 
-def run_rule_arrow(case: Case, rule: Rule) -> pa.Table:
+def run_rule_arrow(case: Case, rule: Rule, table: str = "events") -> pa.Table:
     """Findings of one rule as an Arrow table of the findings schema."""
     from .findings import finding_table
 
-    sql, params = rule_query(rule)
+    sql, params = rule_query(rule, table)
     result = query_arrow(case, sql, params)
     return finding_table(result, rule.id, "builtin", rule.title, rule.severity, rule.tactic, rule.technique)
 

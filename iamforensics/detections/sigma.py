@@ -405,50 +405,81 @@ def load_sigma(paths: str | Path | Iterable[str | Path]) -> list[SigmaQuery]:
     return out
 
 
-def _summary(title: str) -> tuple[str, list[Any]]:
-    sql = (
-        "left(regexp_replace(? || ': ' || coalesce(event_name, '-') || ' by ' || coalesce(actor, '-') || "
-        "' from ' || coalesce(source_ip_address, '-'), '[\\x00-\\x1f\\x7f]+', ' ', 'g'), "
-        f"{SUMMARY_MAX})"
+def _combined(queries: list[SigmaQuery]) -> tuple[str, list[Any]]:
+    """One scan for all converted rules: each event carries the indexes of the rules it matches."""
+    cases = ", ".join(f"CASE WHEN coalesce({q.sql}, FALSE) THEN {i} END" for i, q in enumerate(queries))
+    base = (
+        "left(regexp_replace(coalesce(event_name, '-') || ' by ' || coalesce(actor, '-') || ' from ' || "
+        f"coalesce(source_ip_address, '-'), '[\\x00-\\x1f\\x7f]+', ' ', 'g'), {SUMMARY_MAX})"
     )
-    return sql, [title]
+    sql = (
+        f"WITH _h AS (SELECT event_time, event_id, actor, {base} AS _base, "
+        f"list_filter([{cases}], lambda _x: _x IS NOT NULL) AS _hits FROM events) "
+        "SELECT event_time AS time, event_time AS last_time, actor, 1::BIGINT AS count, [event_id] AS event_ids, "
+        "_base, unnest(_hits) AS _rule FROM _h WHERE len(_hits) > 0"
+    )
+    return sql, [p for q in queries for p in q.params]
 
 
 def run_sigma(case: Case, paths: str | Path | Iterable[str | Path]) -> tuple[pd.DataFrame, pa.Table]:
     """Run Sigma rules over a case: (per-rule report, findings as an Arrow table).
 
-    The report has one row per rule: file, id, title, level, converted, reason, matches, notes.
+    All converted rules run in one scan of the case. The report has one row per rule: file,
+    id, title, level, converted, reason, matches, notes.
     """
+    import pyarrow.compute as pc
+
+    from ..errors import QueryError
     from .engine import query_arrow
     from .findings import empty_findings, finding_table
 
-    report: list[dict[str, Any]] = []
+    queries = load_sigma(paths)
+    ready = [q for q in queries if q.sql is not None]
+    matches: dict[int, int] = {}
     tables: list[pa.Table] = []
-    for q in load_sigma(paths):
-        matches = None
-        if q.sql is not None:
-            summary, sparams = _summary(q.title)
-            sql = (
-                "SELECT event_time AS time, event_time AS last_time, actor, 1::BIGINT AS count, "
-                f"[event_id] AS event_ids, {summary} AS summary FROM events WHERE {q.sql}"
-            )
-            t = query_arrow(case, sql, sparams + q.params)
-            matches = t.num_rows
-            if t.num_rows:
-                rule_id = "sigma:" + (Path(q.file).stem if q.file else q.id)
-                tables.append(finding_table(t, rule_id, "sigma", q.title, q.level, q.tactic, q.technique))
-        report.append(
-            {
-                "file": q.file,
-                "id": q.id,
-                "title": q.title,
-                "level": q.level,
-                "converted": q.converted,
-                "reason": q.reason,
-                "matches": matches,
-                "notes": "; ".join(q.notes),
-            }
-        )
+    if ready:
+        sql, params = _combined(ready)
+        try:
+            hits = query_arrow(case, sql, params)
+        except QueryError:
+            hits = None
+        if hits is None:
+            # Find the rule DuckDB rejects, report it, and run the others.
+            for q in ready:
+                try:
+                    query_arrow(case, _combined([q])[0] + " LIMIT 0", q.params)
+                except QueryError as exc:
+                    q.reason = f"failed in DuckDB: {exc}"
+                    q.sql = None
+            ready = [q for q in ready if q.sql is not None]
+            hits = query_arrow(case, *_combined(ready)) if ready else None
+        if hits is not None:
+            rule_col = hits.column("_rule")
+            for i, q in enumerate(ready):
+                sub = hits.filter(pc.equal(rule_col, i))
+                matches[id(q)] = sub.num_rows
+                if sub.num_rows:
+                    summary = pc.binary_join_element_wise(
+                        pa.array([q.title] * sub.num_rows, pa.string()), sub.column("_base"), ": "
+                    )
+                    sub = sub.append_column("summary", summary)
+                    rule_id = "sigma:" + (Path(q.file).stem if q.file else q.id)
+                    tables.append(
+                        finding_table(sub, rule_id, "sigma", q.title, q.level, q.tactic, q.technique)
+                    )
+    report = [
+        {
+            "file": q.file,
+            "id": q.id,
+            "title": q.title,
+            "level": q.level,
+            "converted": q.converted,
+            "reason": q.reason,
+            "matches": matches.get(id(q)) if q.converted else None,
+            "notes": "; ".join(q.notes),
+        }
+        for q in queries
+    ]
     frame = pd.DataFrame(
         report, columns=["file", "id", "title", "level", "converted", "reason", "matches", "notes"]
     )
