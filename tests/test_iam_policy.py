@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iamforensics.errors import EvidenceError, IamForensicsError
-from iamforensics.iam import evaluate, evaluate_documents, load_authorization_details, parse_statements
+from iamforensics.iam import (
+    evaluate,
+    evaluate_documents,
+    evaluate_many,
+    load_authorization_details,
+    parse_statements,
+)
 from iamforensics.iam.policy import (
     DECISIONS,
     decode_policy_document,
@@ -296,3 +302,34 @@ def test_cover_of_a_prefix_request_is_sound(pattern, prefix, suffix):
     # A pattern that covers "prefix*" matches every completion of the prefix.
     if glob_covers(pattern, prefix + "*"):
         assert glob_match(pattern, prefix + suffix)
+
+
+def test_evaluate_many_is_evaluate_on_a_grid(details):
+    grid = evaluate_many(details, ["iam:CreateUser", "s3:GetObject"], ["*", "arn:aws:s3:::data/x"])
+    assert len(grid) == (len(details.users) + len(details.roles)) * 4
+    for r in grid.sample(10, random_state=1).itertuples():
+        assert r.decision == evaluate(r.principal, r.action, r.resource, details=details).decision
+
+
+def test_aws_managed_documents_left_out_of_an_export():
+    from tests.iam_fixtures import user
+
+    # A details file without Policies (an export with --filter User): AdministratorAccess and
+    # AWSDenyAll have fixed documents and are used, anything else stays unknown.
+    d = load_authorization_details(
+        {
+            "UserDetailList": [
+                user("admin", attached=["arn:aws:iam::aws:policy/AdministratorAccess"]),
+                user(
+                    "fenced",
+                    attached=["arn:aws:iam::aws:policy/AdministratorAccess"],
+                    boundary="arn:aws:iam::aws:policy/AWSDenyAll",
+                ),
+                user("other", attached=["arn:aws:iam::aws:policy/AmazonS3FullAccess"]),
+            ]
+        }
+    )
+    admin = evaluate("admin", "iam:CreateUser", "*", details=d)
+    assert admin.decision == "allowed" and admin.granted_by.endswith("[built-in]")
+    assert evaluate("fenced", "s3:GetObject", "*", details=d).decision == "denied"
+    assert evaluate("other", "s3:GetObject", "*", details=d).decision == "unknown"

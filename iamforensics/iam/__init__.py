@@ -4,7 +4,8 @@
 - :func:`load_authorization_details`: ``get-account-authorization-details`` (pages, accounts);
   :func:`principals`, :func:`effective_permissions`, :func:`role_trust`, :func:`managed_policies`.
 - :func:`evaluate`: identity-policy evaluation (explicit deny, allow, implicit deny, boundaries,
-  conditions reported as ``conditional``); :func:`evaluate_documents` on bare documents.
+  conditions reported as ``conditional``); :func:`evaluate_many` for a grid of requests,
+  :func:`evaluate_documents` on bare documents.
 - :func:`privileged_principals`, :func:`admin_principals`: admin-equivalent principals and
   privilege-escalation primitives.
 - :func:`audit`: IAM best-practice checks, one row per check and principal, as of a date.
@@ -41,6 +42,7 @@ from .policy import (
     decode_policy_document,
     evaluate,
     evaluate_documents,
+    evaluate_many,
     evaluate_statements,
     parse_statements,
     trust_principals,
@@ -66,6 +68,7 @@ __all__ = [
     "effective_permissions",
     "evaluate",
     "evaluate_documents",
+    "evaluate_many",
     "evaluate_statements",
     "load_authorization_details",
     "managed_policies",

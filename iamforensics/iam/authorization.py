@@ -31,6 +31,19 @@ _KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 
 Source = str | Path | bytes | dict[str, Any] | list[Any]
 
+#: AWS managed policies whose document never changed (AdministratorAccess is at v1 since 2015),
+#: used when an export leaves them out (``--filter``, or a details file without ``Policies``).
+BUILTIN: dict[str, dict[str, Any]] = {
+    "arn:aws:iam::aws:policy/AdministratorAccess": {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    },
+    "arn:aws:iam::aws:policy/AWSDenyAll": {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+    },
+}
+
 
 def account_of(arn: str | None) -> str | None:
     """The account id in an IAM or STS ARN."""
@@ -140,6 +153,16 @@ class AuthorizationDetails:
             raise IamForensicsError(f"{principal}: no user, group or role of that name or id")
         raise IamForensicsError(f"{principal}: ambiguous ({', '.join(e.arn for e in hits)}); give the ARN")
 
+    def managed_document(self, arn: str) -> tuple[dict[str, Any] | None, str]:
+        """(default version's document or None, label suffix): ``" [built-in]"`` when the details
+        lack it and it is one of the AWS managed policies whose document is fixed (``BUILTIN``)."""
+        mp = self.policies.get(arn)
+        if mp is not None and mp.document is not None:
+            return mp.document, ""
+        if arn in BUILTIN:
+            return BUILTIN[arn], " [built-in]"
+        return None, ""
+
     def policy_statements(self, entity: Entity, prefix: str = "") -> tuple[list[Statement], list[str]]:
         """The statements of an entity's own inline and attached policies, and the missing ones."""
         stmts: list[Statement] = []
@@ -147,11 +170,11 @@ class AuthorizationDetails:
         for name, doc in entity.inline:
             stmts += parse_statements(doc, policy=f"{prefix}inline:{name}")
         for _name, arn in entity.attached:
-            mp = self.policies.get(arn)
-            if mp is None or mp.document is None:
+            mdoc, suffix = self.managed_document(arn)
+            if mdoc is None:
                 missing.append(f"{prefix}managed:{arn}")
             else:
-                stmts += parse_statements(mp.document, policy=f"{prefix}managed:{arn}")
+                stmts += parse_statements(mdoc, policy=f"{prefix}managed:{arn}{suffix}")
         return stmts, missing
 
     def statements_for(
@@ -170,11 +193,11 @@ class AuthorizationDetails:
         boundary: list[Statement] | None = None
         boundary_missing = False
         if entity.boundary_arn:
-            mp = self.policies.get(entity.boundary_arn)
-            if mp is None or mp.document is None:
+            bdoc, suffix = self.managed_document(entity.boundary_arn)
+            if bdoc is None:
                 boundary_missing = True
             else:
-                boundary = parse_statements(mp.document, policy=f"boundary:{entity.boundary_arn}")
+                boundary = parse_statements(bdoc, policy=f"boundary:{entity.boundary_arn}{suffix}")
         return stmts, boundary, missing, boundary_missing
 
 
@@ -484,11 +507,12 @@ def effective_permissions(
 def _managed_rows(
     details: AuthorizationDetails, base: dict[str, Any], via: str, name: str, arn: str, label: str
 ) -> list[dict[str, Any]]:
-    mp = details.policies.get(arn)
+    mdoc, suffix = details.managed_document(arn)
     common = {**base, "via": via, "policy_type": "managed", "policy_name": name, "policy_arn": arn}
-    if mp is None or mp.document is None:
+    if mdoc is None:
         return [{**common, "policy": label, "note": "policy document not in the details"}]
-    return [{**common, **st.as_dict()} for st in parse_statements(mp.document, policy=label)]
+    note = "document not in the details: AWS's fixed document used" if suffix else None
+    return [{**common, **st.as_dict(), "note": note} for st in parse_statements(mdoc, policy=label + suffix)]
 
 
 def role_trust(details: AuthorizationDetails) -> pd.DataFrame:

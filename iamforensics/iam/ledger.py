@@ -110,6 +110,8 @@ PRIVILEGED_SOURCES = (
     "account.amazonaws.com",
     "signin.amazonaws.com",
 )
+#: Event names that only read, when ``readOnly`` is missing (older records, some exports).
+_READS = "^(Get|List|Describe|Head|Lookup|Search|Scan|Query|BatchGet|Select|Download|View)"
 _COLUMNS = [
     "event_time", "account_id", "event_name", "category", "effect", "subject_type", "subject",
     "subject_arn", "granted", "policy_document", "admin_level", "subject_admin", "trusted_principals",
@@ -549,7 +551,7 @@ def admin_activity(
     frame with a ``principal_arn`` column, or ARNs. A role's sessions count as the role
     (matched on the session issuer ARN, which keeps the role path). ``event_sources=None``
     counts every service; ``writes_only`` keeps calls that are not read-only (a missing
-    ``readOnly`` counts as a write unless the name starts with Get/List/Describe).
+    ``readOnly`` counts as a write unless the name says it reads: Get, List, Describe...).
 
     Examples
     --------
@@ -577,7 +579,7 @@ def admin_activity(
         clauses.append("event_source IN (" + ", ".join("?" * len(event_sources)) + ")")
         params += list(event_sources)
     if writes_only:
-        clauses.append("NOT coalesce(read_only, regexp_matches(event_name, '^(Get|List|Describe)'))")
+        clauses.append(f"NOT coalesce(read_only, regexp_matches(coalesce(event_name, ''), '{_READS}'))")
     inner = (
         "SELECT *, CASE WHEN user_type = 'AssumedRole' AND session_issuer_arn IS NOT NULL "
         "THEN session_issuer_arn ELSE user_arn END AS principal_arn FROM events"

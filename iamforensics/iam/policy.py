@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EvidenceError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .authorization import AuthorizationDetails
 
 #: Most restrictive first; combining two answers keeps the more restrictive one.
@@ -421,6 +423,46 @@ def evaluate(principal: str, action: str, resource: str = "*", *, details: Autho
     if principal.startswith("arn:") and ":assumed-role/" in principal:
         d = Decision(d.decision, d.action, d.resource, d.matched, d.notes + ("session policies not known",))
     return d
+
+
+def evaluate_many(
+    details: AuthorizationDetails,
+    actions: Sequence[str],
+    resources: Sequence[str] = ("*",),
+    *,
+    principals: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """:func:`evaluate` for every principal, action and resource: one row each.
+
+    ``principals`` defaults to every user and role of the details.
+
+    Examples
+    --------
+    >>> evaluate_many(details, ["iam:CreateUser", "s3:GetObject"])  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    names = (
+        list(principals) if principals is not None else [e.arn for e in details.entities(("user", "role"))]
+    )
+    rows = []
+    for p in names:
+        for a in actions:
+            for r in resources:
+                d = evaluate(p, a, r, details=details)
+                rows.append(
+                    {
+                        "principal": p,
+                        "action": a,
+                        "resource": r,
+                        "decision": d.decision,
+                        "granted_by": d.granted_by,
+                        "denied_by": d.denied_by,
+                        "notes": "; ".join(d.notes),
+                    }
+                )
+    cols = ["principal", "action", "resource", "decision", "granted_by", "denied_by", "notes"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 # --- trust policies -------------------------------------------------------------------------
