@@ -333,3 +333,17 @@ def test_aws_managed_documents_left_out_of_an_export():
     assert admin.decision == "allowed" and admin.granted_by.endswith("[built-in]")
     assert evaluate("fenced", "s3:GetObject", "*", details=d).decision == "denied"
     assert evaluate("other", "s3:GetObject", "*", details=d).decision == "unknown"
+
+
+def test_attacker_written_patterns_cannot_hang_the_evaluation():
+    # A policy is attacker-writable (PutUserPolicy); "*a*a*a...b" makes a backtracking regex
+    # take exponential time on a long "aaaa...". The matcher must stay fast.
+    import time
+
+    evil = "*a" * 40 + "b"
+    t0 = time.perf_counter()
+    assert not glob_match(evil, "a" * 400)
+    assert not glob_covers(evil, "a" * 400)
+    assert not glob_intersects(evil, "a" * 400)
+    assert decide([doc(allow("s3:*", evil))], "s3:GetObject", "a" * 400) == "implicit-deny"
+    assert time.perf_counter() - t0 < 2.0

@@ -171,22 +171,43 @@ def parse_statements(document: Any, *, policy: str = "") -> list[Statement]:
 # --- wildcards ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8192)
-def _regex(pattern: str, ignore_case: bool, star_only: bool) -> re.Pattern[str]:
+def _wildcard(pattern: str, text: str, star_is_literal: bool) -> bool:
+    """Whole-string match of ``*``/``?`` in linear-ish time (one backtrack point).
+
+    Policies are attacker-writable (PutUserPolicy): a regex built from ``*a*a*a...`` backtracks
+    exponentially, this does not. With ``star_is_literal`` a ``*`` in ``text`` is a character
+    that only a ``*`` of the pattern may stand for (``?`` is exactly one character).
+    """
+    p = t = 0
+    star, mark = -1, 0
+    n, m = len(pattern), len(text)
+    while t < m:
+        if (
+            p < n
+            and pattern[p] != "*"
+            and (pattern[p] == text[t] or (pattern[p] == "?" and not (star_is_literal and text[t] == "*")))
+        ):
+            p += 1
+            t += 1
+        elif p < n and pattern[p] == "*":
+            star, mark = p, t
+            p += 1
+        elif star >= 0:
+            p = star + 1
+            mark += 1
+            t = mark
+        else:
+            return False
+    while p < n and pattern[p] == "*":
+        p += 1
+    return p == n
+
+
+def _prepare(pattern: str, value: str, ignore_case: bool) -> tuple[str, str]:
     # Policy variables are resolved per request: here they may stand for anything (the
     # statement is then reported as conditional).
-    pattern = _VARIABLE.sub("*", pattern)
-    parts = []
-    for ch in pattern:
-        if ch == "*":
-            parts.append(".*")
-        elif ch == "?":
-            # When testing whether a pattern covers a wildcard request, "?" (one character)
-            # must not stand in for the request's "*" (any number of characters).
-            parts.append("[^*]" if star_only else ".")
-        else:
-            parts.append(re.escape(ch))
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    pattern = _VARIABLE.sub("*", pattern) if "${" in pattern else pattern
+    return (pattern.lower(), value.lower()) if ignore_case else (pattern, value)
 
 
 def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
@@ -199,7 +220,7 @@ def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     >>> glob_match("arn:aws:s3:::b/?.txt", "arn:aws:s3:::b/ab.txt")
     False
     """
-    return _regex(pattern, ignore_case, False).fullmatch(value) is not None
+    return _wildcard(*_prepare(pattern, value, ignore_case), star_is_literal=False)
 
 
 def glob_covers(pattern: str, request: str, *, ignore_case: bool = False) -> bool:
@@ -207,7 +228,7 @@ def glob_covers(pattern: str, request: str, *, ignore_case: bool = False) -> boo
 
     Exact for the requests this module builds (a concrete value, or a prefix ending in ``*``).
     """
-    return _regex(pattern, ignore_case, True).fullmatch(request) is not None
+    return _wildcard(*_prepare(pattern, request, ignore_case), star_is_literal=True)
 
 
 def glob_intersects(a: str, b: str, *, ignore_case: bool = False) -> bool:
