@@ -119,3 +119,20 @@ def test_a_bad_input_is_refused_before_it_enters_the_case(case_dir, tmp_path, ca
     assert main(["iam", "--case", str(case_dir), "--authorization-details", str(bogus)]) == 2
     assert "notes.json" in capsys.readouterr().err
     assert "iam_inputs" not in load_manifest(case_dir)
+
+
+def test_a_case_without_events_still_gets_the_snapshot_analyses(tmp_path, inputs):
+    from iamforensics.store import init_case
+
+    cr, details = inputs
+    empty = init_case(tmp_path / "empty")
+    assert main(["iam", "--case", str(empty), "--authorization-details", *map(str, details)]) == 0
+    assert _rows(empty / "iam" / "privilege_ledger.csv") == []
+    assert (empty / "iam" / "privilege_ledger.csv").read_text(encoding="utf-8-sig").startswith('"event_time"')
+    admins = _rows(empty / "iam" / "admin_principals.csv")
+    assert {r["principal_name"] for r in admins if r["principal_kind"] != "root"} == {
+        "s3test",
+        "breakglass",
+        "ghost",
+    }
+    assert not (empty / "iam" / "audit.csv").exists()  # no credential report, no audit
