@@ -4,8 +4,11 @@ role trust, admin-equivalent principals and escalation primitives."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from iamforensics.errors import EvidenceError
 from iamforensics.iam import (
@@ -174,3 +177,20 @@ def test_admin_principals_include_root_of_each_account(details):
     assert roots == [f"arn:aws:iam::{A}:root", f"arn:aws:iam::{B}:root"]
     s3 = ap.set_index("principal_name").loc["s3test"]
     assert s3["level"] == "full" and "group:Administrators" in s3["granted_by"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.text(max_size=6), _JSON, max_size=4))
+def test_url_encoded_documents_round_trip(document):
+    from iamforensics.iam import decode_policy_document
+
+    text = json.dumps(document)
+    assert decode_policy_document(text) == document
+    assert decode_policy_document(urllib.parse.quote(text)) == document
+    assert decode_policy_document(urllib.parse.quote(json.dumps(document, indent=2))) == document

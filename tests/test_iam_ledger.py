@@ -283,3 +283,21 @@ def test_sample_scenario_admin_activity():
         dave.drop(columns=["level"]).reset_index(drop=True),
     )
     assert set(via_details[via_details["principal_arn"] == leaked["owner_arn"]]["level"]) == {"full"}
+
+
+def test_ledger_with_a_snapshot_says_who_was_admin():
+    case_dir, answers = sample_case()
+    leaked = answers["leaked_key"]
+    details = load_authorization_details(
+        {
+            "UserDetailList": [
+                {"UserName": leaked["owner_name"], "Arn": leaked["owner_arn"], "AttachedManagedPolicies": [
+                    {"PolicyName": "AdministratorAccess", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}]}
+            ]
+        }
+    )  # fmt: skip
+    led = privilege_ledger(open_case(case_dir), details=details)
+    mine = led[led["subject_arn"] == leaked["owner_arn"]]
+    assert len(mine) and (mine["subject_admin"] == "full").all()  # the built-in AdministratorAccess document
+    others = led[(led["subject_arn"] != leaked["owner_arn"]) & led["subject_type"].isin(["user", "role"])]
+    assert len(others) and (others["subject_admin"] == "unknown").all()  # not in the snapshot: not guessed
