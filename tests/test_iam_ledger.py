@@ -301,3 +301,33 @@ def test_ledger_with_a_snapshot_says_who_was_admin():
     assert len(mine) and (mine["subject_admin"] == "full").all()  # the built-in AdministratorAccess document
     others = led[(led["subject_arn"] != leaked["owner_arn"]) & led["subject_type"].isin(["user", "role"])]
     assert len(others) and (others["subject_admin"] == "unknown").all()  # not in the snapshot: not guessed
+
+
+def test_a_role_session_granting_its_own_role_is_a_self_grant():
+    # The stratus AttachRolePolicy record, replayed as if made by a session of that very role.
+    rec = next(
+        r
+        for r in _records(shared_path("stratus-red-team-detonation-logs", "raw", STRATUS[3]))
+        if r["eventName"] == "AttachRolePolicy"
+    )
+    role = rec["requestParameters"]["roleName"]
+    acct = rec["recipientAccountId"]
+    rec = {
+        **rec,
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROAEXAMPLEEXAMPLE01:sess",
+            "arn": f"arn:aws:sts::{acct}:assumed-role/{role}/sess",
+            "accountId": acct,
+            "accessKeyId": "ASIAEXAMPLEEXAMPLE01",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{acct}:role/{role}", "userName": role,
+                                  "accountId": acct, "principalId": "AROAEXAMPLEEXAMPLE01"},
+                "attributes": {"creationDate": rec["eventTime"], "mfaAuthenticated": "false"},
+            },
+        },
+    }  # fmt: skip
+    table, _ = normalize_records([rec])
+    row = privilege_ledger(table.to_pandas()).iloc[0]
+    assert row["self_grant"] and row["subject_arn"] == f"arn:aws:iam::{acct}:role/{role}"
+    assert row["admin_level"] == "full"

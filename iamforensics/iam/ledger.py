@@ -123,6 +123,7 @@ _EVENT_COLUMNS = [
     "event_time", "event_id", "event_source", "event_name", "recipient_account_id", "user_type", "user_arn",
     "account_id", "user_name", "access_key_id", "actor", "mfa_authenticated", "source_ip_address",
     "user_agent", "error_code", "error_message", "request_parameters", "response_elements", "source",
+    "session_issuer_arn", "session_issuer_user_name",
     "source_index",
 ]  # fmt: skip
 
@@ -360,10 +361,16 @@ def _row(ev: Any, details: AuthorizationDetails | None) -> dict[str, Any]:
     elif out["subject_type"] in ("user", "role", "group"):
         out["subject_admin"] = _entity_admin(details, out["subject_type"], account, out["subject"])
     actor_arn = _str(ev["user_arn"])
+    issuer = _str(ev.get("session_issuer_arn"))
     self_grant = actor_arn is not None and (
         actor_arn == out["subject_arn"]
-        or (actor_type == "IAMUser" and _str(ev["user_name"]) == out["subject"])
-    )
+        or (actor_type == "IAMUser" and out["subject_type"] == "user" and _str(ev["user_name"]) == out["subject"])
+        # a role session changing its own role (PutRolePolicy on itself, for instance)
+        or (actor_type == "AssumedRole" and out["subject_type"] == "role" and (
+            (issuer is not None and issuer == out["subject_arn"])
+            or _str(ev.get("session_issuer_user_name")) == out["subject"]
+        ))
+    )  # fmt: skip
     error_code = _str(ev["error_code"])
     return {
         "event_time": ev["event_time"],
