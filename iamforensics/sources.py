@@ -24,6 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import EvidenceError
 
+_inflate: Any = zlib
+try:  # zlib-ng inflates CloudTrail's gzip files ~1.7x faster than zlib, same API and errors
+    from zlib_ng import zlib_ng as _inflate
+except ImportError:  # pragma: no cover - the dependency is declared; zlib still works
+    pass
+
 if TYPE_CHECKING:
     from .sources_s3 import S3Options
 
@@ -215,10 +221,10 @@ def decompress(display: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) ->
     total = 0
     buf = data
     while buf:
-        d = zlib.decompressobj(wbits=47)
+        d = _inflate.decompressobj(wbits=47)
         try:
             chunk = d.decompress(buf, max_bytes - total + 1)
-        except zlib.error as exc:
+        except (zlib.error, _inflate.error) as exc:
             raise UnitError(display, f"corrupt gzip data after {total} decompressed bytes: {exc}") from None
         total += len(chunk)
         out.append(chunk)
