@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .errors import CaseError
 from .normalize import redact_text
-from .schema import EVENTS_SCHEMA, PARTITION_COLUMN, SCHEMA_VERSION
+from .schema import COLUMNS, EVENTS_SCHEMA, PARTITION_COLUMN, SCHEMA_VERSION
 
 MANIFEST = "case.json"
 EVENTS = "events"
@@ -254,9 +254,10 @@ def merge_partition(
     """Merge staged rows into one date partition, dropping duplicates of eventID.
 
     A staged row whose event_id is already present with the same event_time, event_source
-    and event_name is a duplicate (counted, dropped). Same id with different content is a
-    different event under a reused id: it is kept with a deterministic suffix and counted
-    as an id conflict, as is a staged id in ``taken`` (held by another date, see
+    and event_name is a duplicate (counted, dropped), unless both copies are full records
+    whose CloudTrail fields differ (two examples written under one id). Same id with
+    different content is a different event under a reused id: it is kept with a
+    deterministic suffix and counted as an id conflict, as is a staged id in ``taken`` (held by another date, see
     :func:`cross_date_conflicts`). Existing rows are never changed; when nothing is new the partition
     files are left untouched, so re-ingesting evidence changes nothing but the manifest.
     """
@@ -326,36 +327,50 @@ def _dedup(
         sort_keys=[("fidelity", "ascending"), ("source", "ascending"), ("source_index", "ascending")],
     )
     seen: dict[str, tuple[Any, ...]] = {}
-    for eid, t, s, n in zip(
-        existing.column("event_id").to_pylist(),
-        existing.column("event_time").cast(pa.int64()).to_pylist(),
-        existing.column("event_source").to_pylist(),
-        existing.column("event_name").to_pylist(),
-        strict=True,
+    # Where the row holding each id is: (False, existing row) or (True, staged row), full records only.
+    holder: dict[str, tuple[bool, int]] = {}
+    for j, (eid, t, s, n, fid) in enumerate(
+        zip(
+            existing.column("event_id").to_pylist(),
+            existing.column("event_time").cast(pa.int64()).to_pylist(),
+            existing.column("event_source").to_pylist(),
+            existing.column("event_name").to_pylist(),
+            existing.column("fidelity").to_pylist(),
+            strict=True,
+        )
     ):
         seen[eid] = (t, s, n)
+        if fid == "full":
+            holder[eid] = (False, j)
     for eid in taken:
         seen.setdefault(eid, _ELSEWHERE)
     keep: list[int] = []
     new_ids: list[str] = []
     duplicates = conflicts = 0
-    for i, eid, t, s, n in zip(
+    # Same id, time, source and name, both full records: duplicates unless their fields differ.
+    pending: list[tuple[int, str, bool, int]] = []
+    for i, eid, t, s, n, fid in zip(
         order.to_pylist(),
         staged.column("event_id").take(order).to_pylist(),
         staged.column("event_time").take(order).cast(pa.int64()).to_pylist(),
         staged.column("event_source").take(order).to_pylist(),
         staged.column("event_name").take(order).to_pylist(),
+        staged.column("fidelity").take(order).to_pylist(),
         strict=True,
     ):
         content = (t, s, n)
         prev = seen.get(eid)
         if prev is None:
             seen[eid] = content
+            if fid == "full":
+                holder[eid] = (True, i)
             keep.append(i)
             new_ids.append(eid)
             continue
         if prev == content:
             duplicates += 1
+            if fid == "full" and eid in holder:
+                pending.append((i, eid, *holder[eid]))
             continue
         alt = f"{eid}~{hashlib.sha256(repr(content).encode()).hexdigest()[:12]}"
         prev_alt = seen.get(alt)
@@ -366,7 +381,63 @@ def _dedup(
         keep.append(i)
         new_ids.append(alt)
         conflicts += 1
+    for i, eid, raw in _differing(existing, staged, pending):
+        # Kept under an id made from its own text: the same record again is a duplicate.
+        alt = f"{eid}~{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
+        if alt in seen:
+            continue
+        seen[alt] = ("differs",)
+        keep.append(i)
+        new_ids.append(alt)
+        duplicates -= 1
+        conflicts += 1
     return keep, new_ids, duplicates, conflicts
+
+
+#: Top-level keys of a CloudTrail record; keys tools add (Panther's p_*, Logstash's @...) are not content.
+_RECORD_KEYS = frozenset(c.path.split(".")[0] for c in COLUMNS if c.path)
+_CHUNK = 65536
+
+
+def _differing(
+    existing: pa.Table, staged: pa.Table, pending: list[tuple[int, str, bool, int]]
+) -> list[tuple[int, str, str]]:
+    """(staged row, id, raw) of the pending pairs whose records are not the same record.
+
+    The raw texts are compared in bulk first (a re-ingest gives identical text); only pairs
+    whose text differs are parsed, and then only the CloudTrail fields are compared, so a
+    copy with a tool's extra keys or another key order is still a duplicate.
+    """
+    out: list[tuple[int, str, str]] = []
+    raws = {False: existing.column("raw"), True: staged.column("raw")}
+    for start in range(0, len(pending), _CHUNK):
+        chunk = pending[start : start + _CHUNK]
+        mine = staged.column("raw").take(pa.array([p[0] for p in chunk], pa.int64()))
+        for where in (False, True):
+            sel = [k for k, p in enumerate(chunk) if p[2] is where]
+            if not sel:
+                continue
+            a = mine.take(pa.array(sel, pa.int64()))
+            b = raws[where].take(pa.array([chunk[k][3] for k in sel], pa.int64()))
+            same = pc.fill_null(pc.equal(a, b), False).to_pylist()
+            for k, eq, x, y in zip(sel, same, a, b, strict=True):
+                if eq:
+                    continue
+                ax, by = x.as_py(), y.as_py()
+                if not _same_record(ax, by):
+                    out.append((chunk[k][0], chunk[k][1], ax))
+    return out
+
+
+def _same_record(a: str | None, b: str | None) -> bool:
+    try:
+        x, y = json.loads(a or "null"), json.loads(b or "null")
+    except ValueError:
+        return a == b
+    if isinstance(x, dict) and isinstance(y, dict):
+        x = {k: v for k, v in x.items() if k in _RECORD_KEYS}
+        y = {k: v for k, v in y.items() if k in _RECORD_KEYS}
+    return bool(x == y)
 
 
 #: Columns with few distinct values: dictionary encoding pays for them only.

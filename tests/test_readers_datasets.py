@@ -28,8 +28,9 @@ DATASETS = [
     ("otrf-s3-honeybucket/raw", 301, 0),
     # 16 hand-written test stubs have no time at all (absent, "redacted", "...").
     ("panther-analysis-cloudtrail-tests/derived", None, 16),
-    # One documentation fragment {eventVersion, userIdentity}.
-    ("awsdocs-cloudtrail-user-guide-examples/derived", 21, 1),
+    # One documentation fragment {eventVersion, userIdentity}. Two pairs of examples share an
+    # eventID and time but differ (MFAUsed No/YES, MfaType): both of each pair are kept.
+    ("awsdocs-cloudtrail-user-guide-examples/derived", 23, 1),
 ]
 
 

@@ -239,3 +239,25 @@ def test_case_folder_rules(tmp_path):
     root = init_case(tmp_path / "new")
     assert sorted(p.name for p in root.iterdir()) == ["case.json", "derived", "events", "quarantine"]
     assert init_case(root) == root  # reopening an existing case is fine
+
+
+def test_two_full_records_under_one_id_and_time_are_both_kept(tmp_path):
+    # The AWS docs show a root sign-in twice under one eventID: without MFA, and with "YES".
+    base = record(1, eventSource="signin.amazonaws.com", eventName="ConsoleLogin")
+    no_mfa = base | {"additionalEventData": {"MFAUsed": "No"}}
+    mfa = base | {"additionalEventData": {"MFAUsed": "YES", "MFAIdentifier": "arn:aws:iam::1:mfa/root"}}
+    # A tool's copy of the first one: extra keys, another key order, pretty-printed. Same record.
+    tool_copy = {"p_event_time": "2024-05-01 10:00:01", **dict(reversed(list(no_mfa.items())))}
+    ev = tmp_path / "ev"
+    write(ev / "a.json.gz", [no_mfa])
+    write(ev / "b.json.gz", [mfa])
+    (ev / "c.json").write_text(json.dumps([tool_copy], indent=2))
+    case = tmp_path / "case"
+    report = ifx.ingest([str(ev)], case, jobs=1)
+    c = report.counts
+    assert (c["written"], c["duplicates"], c["id_conflicts"]) == (2, 1, 1)
+    df = ifx.open_case(case).sql("SELECT event_id, mfa_used FROM events ORDER BY event_id")
+    assert df["mfa_used"].tolist() == [False, True]
+    assert df["event_id"][0] == base["eventID"] and df["event_id"][1].startswith(base["eventID"] + "~")
+    again = ifx.ingest([str(ev)], case, jobs=1)
+    assert (again.counts["written"], again.counts["duplicates"], again.counts["id_conflicts"]) == (0, 3, 0)
