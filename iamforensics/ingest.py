@@ -68,7 +68,8 @@ class IngestReport:
         rate = c["read"] / self.seconds if self.seconds else 0.0
         lines = [
             f"case {self.case}: run {self.run_id}",
-            f"  files {c['files']}  (digests {len(self.digests)}, unreadable {c['unreadable']})",
+            f"  files {c['files']}  (digests {len(self.digests)}, unreadable {c['unreadable']}, "
+            f"empty {c.get('empty', 0)})",
             f"  read {c['read']}  written {c['written']}  duplicates {c['duplicates']}  "
             f"quarantined {c['quarantined']}  id conflicts {c['id_conflicts']}",
             f"  {self.seconds:.1f} s, {rate:,.0f} records/s; accounting identity "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -878,3 +879,30 @@ def test_normalize_never_raises_on_cloudtrail_keys_of_any_type(records):
     ):
         if "essionToken" not in json.dumps(by_index[idx]):
             assert json.loads(raw) == json.loads(json.dumps(by_index[idx]))
+
+
+# --- the README's schema table is generated from schema.COLUMNS ---------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- schema-table:start -->", "<!-- schema-table:end -->"
+
+
+def schema_table() -> str:
+    """The README's column table, from schema.COLUMNS (run this module to print it)."""
+    lines = ["| column | type | CloudTrail field | group | meaning |", "|---|---|---|---|---|"]
+    for c in COLUMNS:
+        typ = {"list<item: string>": "list<string>"}.get(str(c.type), str(c.type))
+        path = f"`{c.path}`" if c.path else ""
+        lines.append(f"| `{c.name}` | {typ} | {path} | {c.group} | {c.doc.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def test_readme_schema_table_matches_schema_py():
+    text = README.read_text(encoding="utf-8")
+    assert START in text and END in text, "README.md lost its schema table markers"
+    table = text.split(START, 1)[1].split(END, 1)[0].strip()
+    assert table == schema_table(), "README schema table is stale: python -m tests.test_normalize > table.md"
+
+
+if __name__ == "__main__":  # pragma: no cover - the generator for the README table
+    print(schema_table())
