@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ EVENTS = "events"
 QUARANTINE = "quarantine"
 DERIVED = "derived"
 STAGING = ".staging"
-ROW_GROUP = 65536
+ROW_GROUP = 32768
 #: Rows buffered per event date before a staging part is written (bounds worker memory).
 STAGE_ROWS = 32768
 STAGE_SUFFIX = ".arrow"
@@ -264,7 +264,7 @@ def merge_partition(
     pdir = partition_dir(root, date)
     existing_files = sorted(pdir.glob("*.parquet")) if pdir.exists() else []
     existing = _read_parts(existing_files)
-    staged = _read_parts(staged_files).combine_chunks()
+    staged = _read_parts(staged_files)
     ids = staged.column("event_id")
     if existing.num_rows == 0 and not taken and pc.count_distinct(ids).as_py() == staged.num_rows:
         # Nothing to compare with and no id twice: every row is kept as it is (what the
@@ -277,7 +277,8 @@ def merge_partition(
     written = len(keep)
     if written:
         # One permutation of existing + kept rows, sorted by (event_time, event_id),
-        # applied with a single take: the wide columns (raw, payloads) are copied once.
+        # applied one row group at a time: the wide columns (raw, payloads) are copied
+        # once, and never more than a row group of them at a time.
         n_old = existing.num_rows
         keep_arr = pa.array(keep, pa.int64()) if isinstance(keep, list) else keep
         times = pa.concat_arrays(
@@ -292,12 +293,9 @@ def merge_partition(
         )
         rows = pa.concat_arrays([pa.array(range(n_old), pa.int64()), pc.add(keep_arr, n_old)])
         both = pa.concat_tables([existing, staged]) if n_old else staged
-        merged = both.take(rows.take(order))
-        idx = merged.schema.get_field_index("event_id")
-        merged = merged.set_column(idx, "event_id", all_ids.take(order))
         pdir.mkdir(parents=True, exist_ok=True)
         tmp = pdir / f".part-{uuid.uuid4().hex}.parquet.tmp"
-        write_events(merged, tmp)
+        write_events(_sorted_groups(both, rows.take(order), all_ids.take(order)), tmp)
         final = pdir / f"part-{uuid.uuid4().hex[:16]}.parquet"
         os.replace(tmp, final)
         for f in existing_files:
@@ -453,17 +451,26 @@ _NO_STATS = {"raw", "request_parameters", "response_elements", "additional_event
              "event_context", "error_message", "missing_fields"}  # fmt: skip
 
 
-def write_events(table: pa.Table, path: str | Path) -> None:
-    """Write events as a partition file: zstd, row groups of ROW_GROUP rows."""
-    names = table.column_names
-    pq.write_table(
-        table,
+def _sorted_groups(table: pa.Table, rows: pa.Array, ids: pa.Array) -> Iterator[pa.Table]:
+    """``table.take(rows)`` with event_id set to ``ids``, ROW_GROUP rows at a time."""
+    idx = table.schema.get_field_index("event_id")
+    for i in range(0, len(rows), ROW_GROUP):
+        part = table.take(rows.slice(i, ROW_GROUP))
+        yield part.set_column(idx, "event_id", ids.slice(i, ROW_GROUP))
+
+
+def write_events(tables: pa.Table | Iterable[pa.Table], path: str | Path) -> None:
+    """Write events as a partition file: zstd, row groups of at most ROW_GROUP rows."""
+    names = EVENTS_SCHEMA.names
+    with pq.ParquetWriter(
         path,
+        EVENTS_SCHEMA,
         compression="zstd",
-        row_group_size=ROW_GROUP,
         use_dictionary=[c for c in names if c not in _HIGH_CARDINALITY and c != "missing_fields"],
         write_statistics=[c for c in names if c not in _NO_STATS],
-    )
+    ) as w:
+        for t in [tables] if isinstance(tables, pa.Table) else tables:
+            w.write_table(t, row_group_size=ROW_GROUP)
 
 
 #: Stand-in content for an id that belongs to another date partition: never equal to a row's.
