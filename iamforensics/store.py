@@ -264,7 +264,7 @@ def merge_partition(
     pdir = partition_dir(root, date)
     existing_files = sorted(pdir.glob("*.parquet")) if pdir.exists() else []
     existing = _read_parts(existing_files)
-    staged = _read_parts(staged_files)
+    staged = _read_parts(staged_files).combine_chunks()
     ids = staged.column("event_id")
     if existing.num_rows == 0 and not taken and pc.count_distinct(ids).as_py() == staged.num_rows:
         # Nothing to compare with and no id twice: every row is kept as it is (what the
@@ -292,7 +292,8 @@ def merge_partition(
             pa.table({"t": times, "i": all_ids}), sort_keys=[("t", "ascending"), ("i", "ascending")]
         )
         rows = pa.concat_arrays([pa.array(range(n_old), pa.int64()), pc.add(keep_arr, n_old)])
-        both = pa.concat_tables([existing, staged]) if n_old else staged
+        # One chunk per column: a take from many chunks concatenates them at every call.
+        both = pa.concat_tables([existing, staged]).combine_chunks() if n_old else staged
         pdir.mkdir(parents=True, exist_ok=True)
         tmp = pdir / f".part-{uuid.uuid4().hex}.parquet.tmp"
         write_events(_sorted_groups(both, rows.take(order), all_ids.take(order)), tmp)
