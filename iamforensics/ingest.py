@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,7 +279,7 @@ def _progress(total_bytes: int, enabled: bool) -> Any:
 
 
 def ingest(
-    evidence: list[str] | str,
+    evidence: Sequence[str | Path] | str | Path,
     case: str | Path,
     *,
     jobs: int | None = None,
@@ -308,13 +308,15 @@ def ingest(
     >>> ingest(["data/samples/public"], "out/demo-case").counts["read"]  # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    if isinstance(evidence, str | Path):
-        evidence = [str(evidence)]
+    # One path or many, str or Path (what a notebook has at hand).
+    paths = [str(evidence)] if isinstance(evidence, str | Path) else [str(e) for e in evidence]
+    if not paths:
+        raise EvidenceError("no evidence given")
     if fmt is not None:
         readers.get(fmt)
     case_existed = Path(case).exists()
     # A case folder inside the evidence folder is not evidence (its quarantine would be re-read).
-    refs = discover(list(evidence), s3, exclude=[str(case)])
+    refs = discover(paths, s3, exclude=[str(case)])
     root = init_case(case)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     started = now()
@@ -367,7 +369,7 @@ def ingest(
             run_id,
             started,
             t0,
-            list(evidence),
+            paths,
             results,
             {
                 "jobs": jobs,

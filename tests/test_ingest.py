@@ -399,10 +399,11 @@ def test_one_huge_file_is_normalized_in_batches(tmp_path, monkeypatch):
             b'[{"eventTime": "2024-06-01T00:00:00Z", "eventName": "A"}, {"eventName": "B"}]',
             "record 1: missing eventTime",
         ),
-        ("b-cut.json.gz", gzip.compress(b"[" + b" " * 5000 + b"]")[:30], "truncated gzip stream"),
+        ("b-cut.json.gz", gzip.compress(b"[" + b" " * 5000 + b"]", mtime=0)[:30], "truncated gzip stream"),
         ("b-empty.json", b"", "empty file"),
         ("b-yaml.yml", b"eventName: ConsoleLogin\neventTime: 2024\n", "no known evidence format matches"),
     ],
+    ids=["bad-record", "truncated-gzip", "empty-file", "yaml"],
 )
 def test_strict_stops_at_the_first_problem_and_leaves_the_case_unchanged(
     evidence, tmp_path, name, content, message
@@ -522,3 +523,14 @@ def test_missing_evidence_creates_no_case(tmp_path):
         ifx.ingest([str(tmp_path / "nothing")], tmp_path / "case")
     assert not (tmp_path / "case").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_path_objects_and_a_single_path_are_accepted(evidence, tmp_path):
+    assert ifx.ingest([evidence / "good.json.gz"], tmp_path / "a", jobs=1).counts["written"] == 20
+    assert ifx.ingest(evidence, tmp_path / "b", jobs=1).counts["written"] == 20
+
+
+def test_no_evidence_is_an_error(tmp_path):
+    with pytest.raises(EvidenceError, match="no evidence given"):
+        ifx.ingest([], tmp_path / "case")
+    assert not (tmp_path / "case").exists()
