@@ -232,6 +232,19 @@ class Case:
 
         return findings(self, sigma=sigma, min_severity=min_severity)
 
+    def sessions(self, *, rebuild: bool = False) -> pd.DataFrame:
+        """One row per STS session, with its origin (the identity behind it) and chain.
+
+        See :func:`iamforensics.analysis.sessions.sessions`; cached under ``derived/sessions``.
+
+        Examples
+        --------
+        >>> case.sessions()[["session_id", "kind", "origin", "chain_depth", "events"]]  # doctest: +SKIP
+        """
+        from .analysis.sessions import sessions
+
+        return sessions(self, rebuild=rebuild)
+
 
 def open_case(path: str | Path) -> Case:
     """Open an ingested case folder.

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 
 #: Modules that define ``register_cli(subparsers)`` for their own subcommands.
-COMMAND_MODULES: tuple[str, ...] = ("integrity", "samples", "detections.findings", "iam.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "integrity",
+    "samples",
+    "detections.findings",
+    "iam.cli",
+    "analysis.sessions",
+)
 
 
 def _s3_options(args: argparse.Namespace) -> S3Options | None:
