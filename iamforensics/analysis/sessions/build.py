@@ -442,7 +442,7 @@ def _observed_kind(u: dict[str, Any]) -> str:
         return "instance-profile"
     if u.get("scope_issuer_type") or _SERVICE_ROLE.search(issuer):
         return "service-delivered"
-    if u.get("idc_user"):
+    if u.get("idc_user") or ":role/aws-reserved/sso.amazonaws.com/" in issuer:
         return "identity-center"
     if u.get("user_type") == "FederatedUser":
         return "federation-token"
@@ -466,7 +466,19 @@ def observed_origin(u: dict[str, Any], kind: str) -> tuple[str, str, str | None,
         svc = scope.split("::")[1].lower() if scope.count("::") >= 2 else "aws-service"
         return f"{svc}.amazonaws.com", "aws-service", None, 1
     if kind == "identity-center":
-        return f"identitycenter:{u.get('idc_store') or ''}#{u['idc_user']}", "identity-center-user", None, 1
+        if u.get("idc_user"):  # onBehalfOf, stamped by AWS on the session's calls
+            return (
+                f"identitycenter:{u.get('idc_store') or ''}#{u['idc_user']}",
+                "identity-center-user",
+                None,
+                1,
+            )
+        return (
+            "unknown: Identity Center session whose GetRoleCredentials / AssumeRoleWithSAML is not in the case",
+            "unknown",
+            None,
+            None,
+        )
     utype = u.get("user_type")
     if utype == "FederatedUser" and issuer:
         return issuer, ("root" if u.get("issuer_type") == "Root" else "iam-user"), None, 1
