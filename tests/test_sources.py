@@ -211,19 +211,17 @@ def make_tar(path: Path, bucket: Path, mode: str, extra: dict[str, bytes] | None
             tf.addfile(info, io.BytesIO(data))
 
 
-@pytest.mark.parametrize("kind", ["zip", "tar", "tar.gz", "tgz-without-extension"])
+@pytest.mark.parametrize("kind", ["zip", "tar", "tar.gz", "tgz-without-extension", "tar.bz2", "tar.xz"])
 def test_archives_are_read_as_streams(bucket, tmp_path, monkeypatch, kind):
     _no_extraction(monkeypatch)
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    name = {"zip": "logs.zip", "tar": "logs.tar", "tar.gz": "logs.tar.gz", "tgz-without-extension": "logs"}[
-        kind
-    ]
+    name = {"tgz-without-extension": "logs"}.get(kind, f"logs.{kind}")
     archive = evidence / name
     if kind == "zip":
         make_zip(archive, bucket)
     else:
-        make_tar(archive, bucket, "w" if kind == "tar" else "w:gz")
+        make_tar(archive, bucket, {"tar": "w", "tar.bz2": "w:bz2", "tar.xz": "w:xz"}.get(kind, "w:gz"))
     before = _tree(tmp_path)
     report = ifx.ingest([str(archive)], tmp_path / "case", jobs=1)
     c = report.counts
