@@ -133,6 +133,15 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * _EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
+def distance_km_array(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
+    """:func:`distance_km` over numpy arrays of degrees (vectorised)."""
+    import numpy as np
+
+    la1, lo1, la2, lo2 = (np.radians(np.asarray(v, dtype=float)) for v in (lat1, lon1, lat2, lon2))
+    h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
+    return 2 * _EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
 def _empty() -> dict[str, Any]:
     return {c: None for c in GEO_COLUMNS}
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..case import TimeLike
@@ -354,36 +355,44 @@ def impossible_travel(
     if table.empty:
         return pd.DataFrame(columns=cols)
     # A place is the city point when a City database answered, else the country.
-    table["loc"] = table.apply(
-        lambda r: f"{r.latitude:.2f},{r.longitude:.2f}" if r.geo_precision == "city" else str(r.country_code),
-        axis=1,
-    )
+    table["loc"] = [
+        f"{la:.2f},{lo:.2f}" if prec == "city" else str(cc)
+        for la, lo, prec, cc in zip(
+            table["latitude"], table["longitude"], table["geo_precision"], table["country_code"], strict=True
+        )
+    ]
+    table = table.reset_index(drop=True)
+    table["ip_id"] = range(len(table))
+    table["loc_id"] = table["loc"].astype("category").cat.codes.astype("int32")
     name = "_iamforensics_geo"
-    src.register(name, table[["ip", "loc", "country_code", "latitude", "longitude", "geo_precision"]])
+    src.register(name, table[["ip", "ip_id", "loc_id"]])
+    # Only actors seen in more than one place can move; the window sorts their located calls
+    # carrying only integers (actor hash, time, event-id hash, ip and place ids), so even 10M
+    # calls sort in a few hundred MB.
     try:
         moves = src.sql(
             f"""
             WITH e AS (
-                SELECT coalesce(e.actor, '(unknown)') AS actor, e.event_time, e.event_id, e.source_ip AS ip,
-                       g.loc, g.country_code, g.latitude, g.longitude, g.geo_precision
-                FROM (SELECT actor, event_time, event_id, source_ip FROM events{where}) e
-                JOIN {name} g ON e.source_ip = g.ip
+                SELECT hash(coalesce(ev.actor, '(unknown)')) AS a, ev.event_time AS t, hash(ev.event_id) AS h,
+                       g.ip_id, g.loc_id
+                FROM (SELECT actor, event_time, event_id, source_ip FROM events{where}) ev
+                JOIN {name} g ON ev.source_ip = g.ip
             ),
+            multi AS (SELECT a FROM e GROUP BY a HAVING count(DISTINCT loc_id) > 1),
             l AS (
-                SELECT *, lag(loc) OVER w AS prev_loc, lag(event_time) OVER w AS prev_time,
-                       lag(ip) OVER w AS prev_ip, lag(country_code) OVER w AS prev_cc,
-                       lag(latitude) OVER w AS prev_lat, lag(longitude) OVER w AS prev_lon,
-                       lag(geo_precision) OVER w AS prev_precision
-                FROM e WINDOW w AS (PARTITION BY actor ORDER BY event_time, event_id)
+                SELECT a, t, ip_id, loc_id, lag(loc_id) OVER w AS prev_loc, lag(t) OVER w AS prev_t,
+                       lag(ip_id) OVER w AS prev_ip
+                FROM e WHERE a IN (SELECT a FROM multi)
+                WINDOW w AS (PARTITION BY a ORDER BY t, h)
             )
-            SELECT actor, prev_time AS from_time, prev_ip AS from_ip, prev_cc AS from_country,
-                   event_time AS to_time, ip AS to_ip, country_code AS to_country,
-                   prev_lat, prev_lon, latitude, longitude,
-                   CASE WHEN geo_precision = 'city' AND prev_precision = 'city' THEN 'city' ELSE 'country' END
-                       AS precision
-            FROM l WHERE prev_loc IS NOT NULL AND prev_loc <> loc
-            ORDER BY to_time, actor
+            SELECT a, prev_t AS from_time, prev_ip, t AS to_time, ip_id
+            FROM l WHERE prev_loc IS NOT NULL AND prev_loc <> loc_id
             """,
+            params,
+        )
+        actors = src.sql(
+            f"SELECT DISTINCT hash(coalesce(actor, '(unknown)')) AS a, coalesce(actor, '(unknown)') AS actor "
+            f"FROM events{and_where(where, 'source_ip IS NOT NULL')}",
             params,
         )
     finally:
@@ -391,17 +400,28 @@ def impossible_travel(
     if moves.empty:
         return pd.DataFrame(columns=cols)
     moves = utc_columns(moves, "from_time", "to_time")
-    moves["distance_km"] = [
-        _geo.distance_km((a, b), (c, d))
-        for a, b, c, d in zip(
-            moves["prev_lat"], moves["prev_lon"], moves["latitude"], moves["longitude"], strict=True
-        )
-    ]
+    moves = moves.merge(actors, on="a", how="left")
+    frm = table.iloc[moves["prev_ip"].to_numpy()].reset_index(drop=True)
+    to = table.iloc[moves["ip_id"].to_numpy()].reset_index(drop=True)
+    moves["from_ip"], moves["from_country"] = frm["ip"].to_numpy(), frm["country_code"].to_numpy()
+    moves["to_ip"], moves["to_country"] = to["ip"].to_numpy(), to["country_code"].to_numpy()
+    moves["precision"] = np.where(
+        (frm["geo_precision"] == "city").to_numpy() & (to["geo_precision"] == "city").to_numpy(),
+        "city",
+        "country",
+    )
+    moves["distance_km"] = _geo.distance_km_array(
+        frm["latitude"].to_numpy(),
+        frm["longitude"].to_numpy(),
+        to["latitude"].to_numpy(),
+        to["longitude"].to_numpy(),
+    )
     moves["hours"] = (moves["to_time"] - moves["from_time"]).dt.total_seconds() / 3600.0
     # Same-second moves get an infinite speed: CloudTrail times have one-second resolution.
-    moves["speed_kmh"] = moves["distance_km"] / moves["hours"].where(moves["hours"] > 0, 0.0)
+    with np.errstate(divide="ignore"):
+        moves["speed_kmh"] = moves["distance_km"] / moves["hours"].where(moves["hours"] > 0, 0.0)
     moves["impossible"] = (moves["distance_km"] >= min_distance_km) & (moves["speed_kmh"] > max_speed_kmh)
-    out = moves[cols]
+    out = moves.sort_values(["to_time", "actor"], kind="stable")[cols]
     if not all_moves:
         out = out[out["impossible"]]
     return out.reset_index(drop=True)

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -227,23 +228,28 @@ def what_changed(
     where, params = _filters(src, start, end, actor, access_key_id, source_ip, None, False, False)
     if not include_failed:
         where = and_where(where, "NOT coalesce(is_error, FALSE)")
+    # One parse per record: every candidate key is extracted in a single json_extract_string
+    # call (a list of paths), then the first one present wins. The paths and type names are
+    # this module's constants (checked below), never record text.
+    keys = [k for k, _ in RESOURCE_KEYS] + ["name"]
+    assert all(re.fullmatch(r"[A-Za-z]+", k) for k in keys)
+    paths = ", ".join(f"'$.{k}'" for k in keys)
     key_cases: list[str] = []
     key_params: list[Any] = []
-    for key, rtype in RESOURCE_KEYS:
-        key_cases.append(
-            "WHEN json_extract_string(request_parameters, ?) IS NOT NULL THEN struct_pack(t := ?, v := json_extract_string(request_parameters, ?), k := ?)"
-        )
-        key_params += ["$." + key, rtype, "$." + key, "requestParameters." + key]
+    for i, (key, rtype) in enumerate(RESOURCE_KEYS, start=1):
+        key_cases.append(f"WHEN v[{i}] IS NOT NULL THEN struct_pack(t := ?, v := v[{i}], k := ?)")
+        key_params += [rtype, "requestParameters." + key]
+    n = len(keys)
     for svc, rtype in NAME_KEY_SOURCES.items():
         key_cases.append(
-            "WHEN event_source = ? AND json_extract_string(request_parameters, '$.name') IS NOT NULL THEN struct_pack(t := ?, v := json_extract_string(request_parameters, '$.name'), k := 'requestParameters.name')"
+            f"WHEN event_source = ? AND v[{n}] IS NOT NULL "
+            f"THEN struct_pack(t := ?, v := v[{n}], k := 'requestParameters.name')"
         )
         key_params += [svc, rtype]
     # Only JSON text that parses is looked into: one odd payload must not fail the query.
     sql = f"""
     WITH w AS (
-        SELECT event_time, event_name, actor, is_error, request_parameters,
-               event_source,
+        SELECT event_time, event_name, actor, is_error, event_source,
                CASE WHEN json_valid(resources) AND json_type(resources) = 'ARRAY' THEN resources END AS res,
                CASE WHEN json_valid(request_parameters) THEN request_parameters END AS rp
         FROM events{where}
@@ -263,7 +269,7 @@ def what_changed(
         FROM (
             SELECT event_time, event_name, actor, is_error,
                    CASE {" ".join(key_cases)} ELSE struct_pack(t := '(not named)', v := event_name, k := 'eventName') END AS p
-            FROM (SELECT * REPLACE (rp AS request_parameters) FROM w
+            FROM (SELECT *, CASE WHEN rp IS NOT NULL THEN json_extract_string(rp, [{paths}]) END AS v FROM w
                   WHERE res IS NULL OR json_array_length(res) = 0)
         )
     ),
