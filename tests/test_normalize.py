@@ -836,23 +836,24 @@ UI_KEYS = [
 ]
 
 
-def _check_table(records: list[Any]) -> None:
+def _check_table(records: list[Any]) -> Any:
     table, rejects = normalize_records(records)
     assert table.schema.equals(EVENTS_SCHEMA)
     assert table.num_rows + len(rejects) == len(records)
     assert set(table.column_names) == set(COLUMN_NAMES)
     for raw in table.column("raw").to_pylist():
         json.loads(raw)
+    return table
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(JSON, max_size=5))
 def test_normalize_never_raises_on_arbitrary_json(values):
     _check_table(values)
     _check_table([json.dumps(v).encode() for v in values])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.fixed_dictionaries(
@@ -869,9 +870,8 @@ def test_normalize_never_raises_on_arbitrary_json(values):
     )
 )
 def test_normalize_never_raises_on_cloudtrail_keys_of_any_type(records):
-    _check_table(records)
+    table = _check_table(records)
     _check_table([json.dumps(r).encode() for r in records])
-    table, _ = normalize_records(records)
     # Whatever survived parses back to the record it came from (sessionToken aside).
     by_index = {i: r for i, r in enumerate(records)}
     for idx, raw in zip(
