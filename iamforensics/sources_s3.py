@@ -355,7 +355,7 @@ def open_unit(ref: SourceRef, max_bytes: int) -> Iterator[Blob | UnitError]:
                 h.update(chunk)
                 chunks.append(chunk)
     except Exception as exc:  # botocore/aiobotocore raise many unrelated classes
-        yield UnitError(ref.display, f"cannot read: {exc.__class__.__name__}: {exc}", ref.size)
+        yield UnitError(ref.display, f"cannot read: {exc.__class__.__name__}: {exc}", ref.size, io=True)
         return
     stored = b"".join(chunks)
     sha = h.hexdigest()
