@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -111,14 +113,27 @@ def test_what_changed_names_trails_users_and_roles():
 
 
 def test_what_changed_uses_the_resources_list():
-    case = otrf_case()
-    raw = [r for r in otrf_records() if r["eventName"] == "AssumeRole"]
-    changed = tl.what_changed(case)
-    from_resources = changed[changed["named_by"] == "resources"]
+    case = samples_case()
+    puts = case.events(event_names="PutObject", columns=["event_id", "resources"])
     expected = {
-        res["ARN"] for r in raw for res in r.get("resources", []) if res.get("type") == "AWS::IAM::Role"
+        r["ARN"]
+        for text in puts["resources"].dropna()
+        for r in json.loads(text)
+        if r.get("type") == "AWS::S3::Object"
     }
-    assert expected and expected <= set(from_resources["resource"])
+    changed = tl.what_changed(case)
+    objects = changed[(changed["named_by"] == "resources") & (changed["resource_type"] == "AWS::S3::Object")]
+    assert expected and set(objects["resource"]) == expected
+    assert (objects["event_names"] == "PutObject").all()
+
+
+def test_nothing_changed_in_the_otrf_exfiltration():
+    # Browsing, AssumeRole by EC2 and S3 reads only: CloudTrail marks all of these read-only,
+    # and this export has no readOnly field, so the event names decide.
+    case = otrf_case()
+    assert tl.what_changed(case).empty
+    assert set(tl.timeline(case)["kind"]) == {"read"}
+    assert len(otrf_records()) == len(tl.timeline(case))
 
 
 def test_what_changed_survives_odd_payloads():

@@ -44,6 +44,8 @@ READ_PREFIXES: tuple[str, ...] = (
     "Select",
     "Download",
     "View",
+    # CloudTrail itself marks STS credential issuance read-only (readOnly: true).
+    "AssumeRole",
 )
 _READ_REGEX = "^(" + "|".join(READ_PREFIXES) + ")"
 
