@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detections.findings",
     "iam.cli",
     "analysis.sessions",
+    "analysis.cli",
 )
 
 
