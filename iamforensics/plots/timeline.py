@@ -126,10 +126,18 @@ def event_rate(
     if marks is not None and not marks.empty:
         ms = marks.sort_values("event_time").head(max_marks)
         top = float(bottom.max()) or 1.0
-        for i, (t, name) in enumerate(zip(ms["event_time"], ms["event_name"], strict=True)):
-            tx = mdates.date2num(pd.Timestamp(t).tz_convert(None))
+        mx = mdates.date2num(pd.to_datetime(ms["event_time"], utc=True).dt.tz_convert(None).to_numpy())
+        for tx in mx:
             ax.axvline(tx, color="#CC79A7", lw=1, ls="--", zorder=4)
-            ax.text(tx, top * (0.95 - 0.08 * (i % 5)), safe_label(name, 30), rotation=90, fontsize=7,
+        # One label per event name within a bucket ("CreateUser x3"), so bursts stay legible.
+        slot = np.floor((mx - x.min()) / width) if width > 0 else np.zeros(len(mx))
+        labels = pd.DataFrame({"slot": slot, "x": mx, "name": ms["event_name"].astype(str).to_numpy()})
+        groups = (
+            labels.groupby(["slot", "name"], sort=False).agg(x=("x", "min"), n=("x", "size")).reset_index()
+        )
+        for i, (gx, name, n) in enumerate(zip(groups["x"], groups["name"], groups["n"], strict=True)):
+            text = safe_label(name, 30) + (f" x{int(n)}" if int(n) > 1 else "")
+            ax.text(float(gx), top * (0.95 - 0.08 * (i % 5)), text, rotation=90, fontsize=7,
                     ha="right", va="top", color="#CC79A7")  # fmt: skip
     ax.xaxis_date()
     utc_time_axis(ax)
