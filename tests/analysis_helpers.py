@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ SAMPLES = ROOT / "data" / "samples"
 
 _CASES: dict[str, Path] = {}
 _BASE = Path(tempfile.mkdtemp(prefix="iamforensics-analysis-tests-"))
+atexit.register(shutil.rmtree, _BASE, ignore_errors=True)
 
 
 def _case(name: str, evidence: list[Path]) -> Case:
