@@ -44,7 +44,7 @@ ROW_GROUP = 32768
 #: Rows buffered per event date before a staging part is written (bounds worker memory).
 STAGE_ROWS = 32768
 STAGE_SUFFIX = ".arrow"
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 #: Bytes of original text kept per quarantined unit (the evidence file keeps the rest).
 QUARANTINE_TEXT_CAP = 1 << 20
 
@@ -168,7 +168,7 @@ def _split_dates(table: pa.Table) -> list[tuple[str, pa.Table]]:
 
 
 def _write_stage(folder: Path, tag: str, table: pa.Table) -> str:
-    # Arrow IPC with lz4 buffers: staging is read back once, whole, by the merge, so the
+    # Arrow IPC with zstd buffers: staging is read back once, whole, by the merge, so the
     # cheapest format to write and read wins (Parquet costs ~8x more to write and read).
     folder.mkdir(parents=True, exist_ok=True)
     f = folder / f"{tag}-{uuid.uuid4().hex[:12]}{STAGE_SUFFIX}"
@@ -193,7 +193,7 @@ class Stager:
 
     Buffering many small delivery files into one part per date keeps the staging files
     few and their batches large (the merge reads them back in one piece), while memory
-    stays bounded by ``rows`` rows per date in flight.
+    stays bounded by ``rows`` rows in flight, whatever the number of dates a task spans.
     """
 
     def __init__(self, staging: Path, tag: str, rows: int = STAGE_ROWS):
@@ -210,7 +210,8 @@ class Stager:
         for d, part in _split_dates(table):
             self._buf.setdefault(d, []).append(part)
             self._n[d] = self._n.get(d, 0) + part.num_rows
-            if self._n[d] >= self.rows:
+        if sum(self._n.values()) >= self.rows:
+            for d in list(self._buf):
                 self._flush(d)
 
     def _flush(self, d: str) -> None:
