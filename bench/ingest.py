@@ -207,13 +207,26 @@ def _hwm() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process, its threads and its reaped children.
+
+    Less sensitive than wall time to other work on a shared machine: a contender that
+    waits for a core is not charged for the wait.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _child(name: str, root: str, out: str, jobs: int, pandas_records: int) -> None:
     files = corpus_mod.files(root)
     fn, _ = RUNNERS[name]
     kwargs = {"limit": pandas_records} if name == "pandas" else {}
+    c0 = _cpu()
     t0 = time.perf_counter()
     res = fn(files, Path(out), jobs, **kwargs)
     res["seconds"] = time.perf_counter() - t0
+    res["cpu_seconds"] = _cpu() - c0
     res["rss_self_mb"] = _hwm()
     print("RESULT " + json.dumps(res), flush=True)
 
@@ -312,7 +325,7 @@ def table(rows: list[tuple[str, dict[str, Any]]], stats: dict[str, Any]) -> str:
     floor_rate = floor["records"] / floor["seconds"] if floor else None
     head = (
         f"{'contender':<34} {'seconds':>8} {'records/s':>10} {'JSON MB/s':>9} {'gzip MB/s':>9} "
-        f"{'x floor':>7} {'RSS max MB':>10} {'RSS tree MB':>11}"
+        f"{'x floor':>7} {'CPU s':>7} {'rec/CPU-s':>10} {'RSS max MB':>10} {'RSS tree MB':>11}"
     )
     lines = [head, "-" * len(head)]
     for label, r in rows:
@@ -323,9 +336,12 @@ def table(rows: list[tuple[str, dict[str, Any]]], stats: dict[str, Any]) -> str:
         gb = stats["gzip_bytes"] * frac
         ratio = f"{rate / floor_rate:.2f}" if floor_rate else "-"
         sec = f"{r['seconds']:.1f}" + ("*" if r.get("subset") else "")
+        cpu = r.get("cpu_seconds") or 0.0
+        cpu_rate = f"{n / cpu:,.0f}" if cpu else "-"
         lines.append(
             f"{label:<34} {sec:>8} {rate:>10,.0f} {jb / MB / r['seconds']:>9.1f} "
-            f"{gb / MB / r['seconds']:>9.1f} {ratio:>7} {r['rss_max_mb']:>10.0f} {r['rss_tree_mb']:>11.0f}"
+            f"{gb / MB / r['seconds']:>9.1f} {ratio:>7} {cpu:>7.1f} {cpu_rate:>10} "
+            f"{r['rss_max_mb']:>10.0f} {r['rss_tree_mb']:>11.0f}"
         )
     return "\n".join(lines)
 
@@ -401,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows, stats))
     print(
-        "\n* subset, extrapolated.  MB = 10^6 bytes.  RSS max = largest single process (its VmHWM, or"
+        "\n* subset, extrapolated.  MB = 10^6 bytes.  CPU s = user+system seconds of the contender's"
+        " processes and threads.  RSS max = largest single process (its VmHWM, or"
         " sampled for workers); RSS tree = sum over the process tree (sampled every 50 ms)."
     )
     print(f"load average before {info['loadavg']}, after {info['loadavg_after']}")
