@@ -13,6 +13,7 @@ DataFrame. Charts for their results are in :mod:`iamforensics.plots`.
 * :mod:`.source_ips`: classify, ip_summary, actor_ips, ip_actor_matrix, geo_summary,
   new_for_actor, impossible_travel, instance_credential_use
 * :mod:`.geo`: GeoLookup (offline country / ASN: bundled geoip2fast or MaxMind .mmdb), enrich
+* :mod:`.cli`: ``iamforensics analyze QUESTION --case DIR``
 
 Examples
 --------
