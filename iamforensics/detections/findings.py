@@ -127,7 +127,8 @@ def add_origin(case: Case, table: pa.Table) -> pa.Table:
         return table
     first = pc.list_element(table.column("event_ids"), 0).to_pandas()
     origins = first.map(dict(zip(lookup["event_id"], lookup["origin"], strict=False)))
-    arr = pa.array(origins.where(origins.notna(), None).tolist(), pa.string())
+    # pandas keeps NaN (a float) for unmapped ids whatever where() is told: keep strings only.
+    arr = pa.array([o if isinstance(o, str) else None for o in origins.tolist()], pa.string())
     return table.set_column(FINDINGS_COLUMNS.index("origin"), "origin", arr)
 
 
