@@ -135,10 +135,18 @@ def test_traildiscover_log_examples(tmp_path):
     types = case.sql("SELECT coalesce(user_type, '-') t, count(*) n FROM events GROUP BY 1")
     assert set(types["t"]) == {"IAMUser", "AssumedRole", "Unknown", "-"}
     assert case.sql("SELECT count(*) n FROM events WHERE source_ip_address = '0.0.0.0'")["n"][0] == 314
-    stop = case.events(
-        event_names="StopLogging", columns=["event_id", "error_code", "user_type", "event_time"]
+    # Spot values, read off StopLogging.json.cloudtrail.
+    r = row(tmp_path / "case", "de53d94e-f8b3-4111-b2d2-4f1c2f77a2b1")
+    assert (r["event_name"], r["error_code"], r["is_error"]) == ("StopLogging", "AccessDenied", True)
+    assert r["actor"] == "arn:aws:iam::111111111111:user/TrailDiscover"
+    assert (r["source_ip_address"], r["ip_class"], r["event_version"]) == ("0.0.0.0", "invalid", "1.10")
+    assert r["event_time"] == pd.Timestamp("2024-08-18T13:01:07Z")
+    # The masked key and principal id are kept as written.
+    assert (r["access_key_id"], r["key_type"], r["principal_id"]) == (
+        "AKIA****************",
+        "long-term",
+        "AROA****************:User",
     )
-    assert len(stop) == 1 and stop["user_type"][0] in ("IAMUser", "AssumedRole")
     # eventVersion strings as published, "1.10" included.
     versions = set(case.sql("SELECT DISTINCT event_version v FROM events")["v"].dropna())
     assert {"1.08", "1.09", "1.10", "1.11"} <= versions
@@ -173,6 +181,12 @@ def test_panther_tests_wrapped(tmp_path):
     assert c["id_conflicts"] > 0
     lines = {p: _jsonl_events(str(p)) for p in folder.glob("*.jsonl")}
     assert_raw_matches(df, lambda source, i: lines[Path(source)][i])
+    # The hand-written scenario: root stops logging; its placeholder id "1" gets a content suffix.
+    case = ifx.open_case(tmp_path / "case")
+    stop = case.events(event_names="StopLogging", source_ip="92.55.146.245")
+    assert len(stop) == 1 and stop["event_id"][0].startswith("1~")
+    assert (stop["actor"][0], stop["user_type"][0]) == ("arn:aws:iam::493859302102:root", "Root")
+    assert stop["event_time"][0] == pd.Timestamp("2020-11-01T08:30:03Z")
     reasons = {q["reason"] for q in read_quarantine(tmp_path / "case")}
     assert reasons == {"missing eventTime", "unparseable eventTime 'redacted'", "unparseable eventTime '...'"}
 
