@@ -370,8 +370,9 @@ def test_cache_is_reused_and_rebuilt_when_the_case_changes(tmp_path, monkeypatch
     folders = list((path / "derived" / "sessions").iterdir())
     assert len(folders) == 1
     files = {p.name for p in folders[0].iterdir()}
-    assert {"sessions.parquet", "keys.parquet", "attribution.parquet", "meta.json"} <= files
-    att = pd.read_parquet(folders[0] / "attribution.parquet")
+    assert files == {"sessions.parquet", "keys.parquet", "profiles.parquet", "partners.parquet", "meta.json"}
+    # the per-event attribution, for tools that join without this package
+    att = pd.read_parquet(st.export_attribution(ifx.open_case(path), tmp_path / "out" / "attribution.parquet"))
     assert len(att) == len(recs) and set(att["session_id"].dropna()) == set(first["session_id"])
 
     def no_build(*a: Any, **k: Any) -> None:

@@ -12,7 +12,8 @@ gets ``session_id``, ``origin`` (the long-term identity at the root of its chain
 shown, never guessed.
 
 * :func:`sessions` (also ``Case.sessions()``): one row per session.
-* :func:`attribute`: events with their session columns; :func:`event_origins`.
+* :func:`attribute`: events with their session columns; :func:`event_origins`;
+  :func:`export_attribution` writes them per event to Parquet.
 * :func:`trace` / :func:`trace_events`: the tree below a key, a session or an identity.
 * :func:`origin_of`: the chain from one event back to its origin.
 * :func:`flags`: stolen credentials (new network), use after expiry, cross-account chains,
@@ -31,6 +32,7 @@ from __future__ import annotations
 from .build import ALGORITHM_VERSION, FALLBACK_TOLERANCE_S, KINDS, SESSION_COLUMNS
 from .cli import format_tree, register_cli
 from .flags import FLAGS, flags, network
+from .table import export_attribution
 from .trace import (
     ATTRIBUTION_COLUMNS,
     ATTRIBUTIONS,
@@ -52,6 +54,7 @@ __all__ = [
     "SESSION_COLUMNS",
     "attribute",
     "event_origins",
+    "export_attribution",
     "flags",
     "format_tree",
     "network",

@@ -20,9 +20,12 @@ STS_ISSUERS: tuple[str, ...] = (
 )
 
 #: A key that can name credentials: masked (``AKIA****``), empty and ``Unknown`` keys cannot.
-VALID_KEY = "regexp_full_match(coalesce(access_key_id, ''), '(AKIA|ASIA)[A-Z0-9]{12,124}')"
-TEMP_KEY = f"(starts_with(access_key_id, 'ASIA') AND {VALID_KEY})"
-LONG_KEY = f"(starts_with(access_key_id, 'AKIA') AND {VALID_KEY})"
+VALID_KEY = (
+    "coalesce((starts_with(access_key_id, 'ASIA') OR starts_with(access_key_id, 'AKIA')) "
+    "AND regexp_full_match(access_key_id, '(AKIA|ASIA)[A-Z0-9]{12,124}'), FALSE)"
+)
+TEMP_KEY = "coalesce(starts_with(access_key_id, 'ASIA') AND regexp_full_match(access_key_id, 'ASIA[A-Z0-9]{12,124}'), FALSE)"
+LONG_KEY = "coalesce(starts_with(access_key_id, 'AKIA') AND regexp_full_match(access_key_id, 'AKIA[A-Z0-9]{12,124}'), FALSE)"
 
 
 def _last_segment(col: str) -> str:
@@ -72,81 +75,40 @@ _ROLE_IN_RESOURCES = (
 
 _NAMES = ", ".join(f"'{n}'" for n in STS_ISSUERS)
 
+
+def jxs(col: str, paths: tuple[str, ...]) -> str:
+    """Several paths of one JSON text column, parsed once: a list (NULL when not JSON)."""
+    listed = ", ".join(f"'{p}'" for p in paths)
+    return f"CASE WHEN json_valid({col}) THEN json_extract_string({col}, [{listed}]) END"
+
+
+_RESP = ("$.credentials.accessKeyId", "$.credentials.expiration", "$.sourceIdentity", "$.assumedRoleUser.arn",
+         "$.federatedUser.arn")  # fmt: skip
+_REQ = ("$.roleArn", "$.roleSessionName", "$.durationSeconds", "$.serialNumber", "$.sourceIdentity", "$.name",
+        "$.targetPrincipal", "$.principalArn")  # fmt: skip
+_SED = ("$.role_name", "$.account_id")
+
 #: Issuing events (successful or not: failed attempts are reported, never made sessions).
 ISSUANCES = f"""
-SELECT event_id, event_time, event_name, event_source, event_type, recipient_account_id,
-       shared_event_id, request_id, user_type, user_arn, account_id, user_name, principal_id,
-       CASE WHEN {VALID_KEY} THEN access_key_id END AS access_key_id,
-       invoked_by, actor, session_name, session_issuer_arn, mfa_authenticated, source_identity,
-       identity_provider, identity_store_user_id, identity_store_arn, source_ip_address, source_ip,
-       ip_class, user_agent, error_code, coalesce(is_error, FALSE) AS is_error, login_result, mfa_used,
-       assumed_root, {PROFILE_SELECT},
-       {jx("response_elements", "$.credentials.accessKeyId")} AS issued_key,
-       {jx("response_elements", "$.credentials.expiration")} AS expiration_text,
-       {jx("request_parameters", "$.roleArn")} AS req_role_arn,
-       {_ROLE_IN_RESOURCES} AS res_role_arn,
-       {jx("request_parameters", "$.roleSessionName")} AS req_session_name,
-       {jx("request_parameters", "$.durationSeconds")} AS duration_text,
-       {jx("request_parameters", "$.serialNumber")} AS serial_number,
-       coalesce({jx("response_elements", "$.sourceIdentity")},
-                {jx("request_parameters", "$.sourceIdentity")}) AS req_source_identity,
-       {jx("request_parameters", "$.name")} AS fed_name,
-       {jx("request_parameters", "$.targetPrincipal")} AS target_principal,
-       {jx("request_parameters", "$.principalArn")} AS saml_provider_arn,
-       {jx("response_elements", "$.assumedRoleUser.arn")} AS assumed_role_arn,
-       {jx("response_elements", "$.federatedUser.arn")} AS federated_arn,
-       {jx("response_elements", "$.subject")} AS saml_subject,
-       {jx("service_event_details", "$.role_name")} AS idc_role_name,
-       {jx("service_event_details", "$.account_id")} AS idc_account_id
-FROM events
-WHERE (event_source = 'sts.amazonaws.com' AND event_name IN ({_NAMES}))
-   OR (event_source = 'signin.amazonaws.com' AND event_name = 'ConsoleLogin'
-       AND user_type IN ('IAMUser', 'Root'))
-   OR (event_source = 'sso.amazonaws.com' AND event_name = 'GetRoleCredentials')
-"""
-
-#: Temporary keys in use, one row per key and profile, with what their events say about them.
-KEY_USE = f"""
-SELECT access_key_id AS key, {PROFILE_SELECT}, count(*) AS n,
-       min(event_time) AS first_use, max(event_time) AS last_use,
-       max(user_type) AS user_type, max(user_arn) AS user_arn, max(session_issuer_arn) AS issuer_arn,
-       max(session_issuer_type) AS issuer_type, max(session_name) AS session_name,
-       bool_or(mfa_authenticated) AS mfa_any, bool_and(mfa_authenticated) AS mfa_all,
-       max(source_identity) AS source_identity, max(ec2_role_delivery) AS ec2_role_delivery,
-       max({jx("in_scope_of", "$.issuerType")}) AS scope_issuer_type,
-       max(identity_store_user_id) AS idc_user, max(identity_store_arn) AS idc_store,
-       bool_or(coalesce(assumed_root, FALSE)) AS assumed_root
-FROM events
-WHERE {TEMP_KEY}
-GROUP BY ALL
-"""
-
-#: Events without a usable key but with a session profile (console switch-role, Identity Center).
-KEYLESS_USE = f"""
-SELECT {PROFILE_SELECT}, count(*) AS n, min(event_time) AS first_use, max(event_time) AS last_use,
-       max(user_type) AS user_type, max(user_arn) AS user_arn, max(session_issuer_arn) AS issuer_arn,
-       max(session_issuer_type) AS issuer_type, max(session_name) AS session_name,
-       bool_or(mfa_authenticated) AS mfa_any, bool_and(mfa_authenticated) AS mfa_all,
-       max(source_identity) AS source_identity, max(ec2_role_delivery) AS ec2_role_delivery,
-       max({jx("in_scope_of", "$.issuerType")}) AS scope_issuer_type,
-       max(identity_store_user_id) AS idc_user, max(identity_store_arn) AS idc_store,
-       bool_or(coalesce(assumed_root, FALSE)) AS assumed_root
-FROM events
-WHERE NOT {VALID_KEY} AND {P_CREATED} IS NOT NULL AND {P_PRINCIPAL} IS NOT NULL
-  AND coalesce(user_type, '') NOT IN ('AWSAccount', 'AWSService')
-GROUP BY ALL
-"""
-
-
-def candidates_sql(use_table: str, profiles_table: str, tolerance_s: int) -> str:
-    """Fallback candidates: sessions whose issue profile matches a use profile within tolerance."""
-    return f"""
-SELECT u.row_id, p.session_id,
-       abs(epoch(u.p_created) - epoch(p.p_created)) AS diff
-FROM {use_table} u JOIN {profiles_table} p
-  ON u.p_account = p.p_account AND u.p_principal = p.p_principal AND u.p_session = p.p_session
- AND u.p_created BETWEEN p.p_created - INTERVAL {int(tolerance_s)} SECOND
-                     AND p.p_created + INTERVAL {int(tolerance_s)} SECOND
+WITH x AS (
+    SELECT *, {jxs("response_elements", _RESP)} AS re, {jxs("request_parameters", _REQ)} AS rp,
+           {jxs("service_event_details", _SED)} AS sd
+    FROM events
+    WHERE (event_source = 'sts.amazonaws.com' AND event_name IN ({_NAMES}))
+       OR (event_source = 'signin.amazonaws.com' AND event_name = 'ConsoleLogin'
+           AND user_type IN ('IAMUser', 'Root'))
+       OR (event_source = 'sso.amazonaws.com' AND event_name = 'GetRoleCredentials')
+)
+SELECT event_id, event_time, event_name, recipient_account_id, shared_event_id, user_type, user_arn,
+       account_id, user_name, principal_id, CASE WHEN {VALID_KEY} THEN access_key_id END AS access_key_id,
+       invoked_by, actor, source_identity, source_ip_address, coalesce(is_error, FALSE) AS is_error, mfa_used,
+       {PROFILE_SELECT},
+       re[1] AS issued_key, re[2] AS expiration_text, rp[1] AS req_role_arn, {_ROLE_IN_RESOURCES} AS res_role_arn,
+       rp[2] AS req_session_name, rp[3] AS duration_text, rp[4] AS serial_number,
+       coalesce(re[3], rp[5]) AS req_source_identity, rp[6] AS fed_name, rp[7] AS target_principal,
+       rp[8] AS saml_provider_arn, re[4] AS assumed_role_arn, re[5] AS federated_arn,
+       sd[1] AS idc_role_name, sd[2] AS idc_account_id
+FROM x
 """
 
 
@@ -173,7 +135,9 @@ DIRECT_KIND = f"""CASE
 END"""
 
 
-def attribution_sql(keys: str, profiles: str, partners: str, select: str = "e.*") -> str:
+def attribution_sql(
+    keys: str, profiles: str, partners: str, select: str = "e.*", source: str = "events"
+) -> str:
     """Every event with its session: by key, else by profile, else through its cross-account copy.
 
     ``keys``, ``profiles`` and ``partners`` name the cached maps; ``select`` is fixed text
@@ -181,20 +145,26 @@ def attribution_sql(keys: str, profiles: str, partners: str, select: str = "e.*"
     """
     return f"""
 WITH e0 AS (
-    SELECT *, {PROFILE_SELECT}, {VALID_KEY} AS _valid_key FROM events
-), e1 AS (
-    SELECT e0.*,
-        CASE WHEN e0._valid_key THEN k.session_id ELSE p.session_id END AS a_session_id,
-        CASE WHEN e0._valid_key THEN k.attribution ELSE p.attribution END AS a_attribution,
-        CASE WHEN e0._valid_key THEN k.candidates ELSE p.candidates END AS a_candidates,
-        CASE WHEN e0._valid_key THEN k.origin ELSE p.origin END AS a_origin,
-        CASE WHEN e0._valid_key THEN k.origin_kind ELSE p.origin_kind END AS a_origin_kind,
-        CASE WHEN e0._valid_key THEN k.origin_key ELSE p.origin_key END AS a_origin_key,
-        CASE WHEN e0._valid_key THEN k.chain_depth ELSE p.chain_depth END AS a_chain_depth
+    SELECT *, {VALID_KEY} AS _valid_key FROM {source}
+), e0p AS (  -- the profile matters only to events without a usable key
+    SELECT *, CASE WHEN NOT _valid_key THEN {P_ACCOUNT} END AS p_account,
+        CASE WHEN NOT _valid_key THEN {P_PRINCIPAL} END AS p_principal,
+        CASE WHEN NOT _valid_key THEN {P_SESSION} END AS p_session,
+        CASE WHEN NOT _valid_key THEN {P_CREATED} END AS p_created
     FROM e0
-    LEFT JOIN {keys} k ON e0._valid_key AND k.key = e0.access_key_id
-    LEFT JOIN {profiles} p ON NOT e0._valid_key AND p.p_account = e0.p_account
-        AND p.p_principal = e0.p_principal AND p.p_session = e0.p_session AND p.p_created = e0.p_created
+), e1 AS (
+    SELECT e0p.*,
+        CASE WHEN e0p._valid_key THEN k.session_id ELSE p.session_id END AS a_session_id,
+        CASE WHEN e0p._valid_key THEN k.attribution ELSE p.attribution END AS a_attribution,
+        CASE WHEN e0p._valid_key THEN k.candidates ELSE p.candidates END AS a_candidates,
+        CASE WHEN e0p._valid_key THEN k.origin ELSE p.origin END AS a_origin,
+        CASE WHEN e0p._valid_key THEN k.origin_kind ELSE p.origin_kind END AS a_origin_kind,
+        CASE WHEN e0p._valid_key THEN k.origin_key ELSE p.origin_key END AS a_origin_key,
+        CASE WHEN e0p._valid_key THEN k.chain_depth ELSE p.chain_depth END AS a_chain_depth
+    FROM e0p
+    LEFT JOIN {keys} k ON e0p._valid_key AND k.key = e0p.access_key_id
+    LEFT JOIN {profiles} p ON NOT e0p._valid_key AND p.p_account = e0p.p_account
+        AND p.p_principal = e0p.p_principal AND p.p_session = e0p.p_session AND p.p_created = e0p.p_created
 ), e AS (
     SELECT e1.* EXCLUDE (a_session_id, a_attribution, a_candidates, a_origin, a_origin_kind,
                          a_origin_key, a_chain_depth, _valid_key, p_account, p_principal, p_session,

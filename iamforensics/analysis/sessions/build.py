@@ -1,7 +1,7 @@
 """Build the sessions table and the maps that attribute every event to a session.
 
-Steps (all whole-case work in DuckDB; Python only sees issuing events, distinct keys and
-distinct keyless profiles, which are orders of magnitude fewer than events):
+Steps (whole-case work in DuckDB, :mod:`.steps`; Python walks the parents and pairs Identity
+Center calls, on rows far fewer than the events):
 
 1. Issuing events (§4.1 of cloudtrail-reference): AssumeRole*, GetSessionToken,
    GetFederationToken, AssumeRoot, ConsoleLogin of IAM users and root, Identity Center
@@ -18,18 +18,19 @@ distinct keyless profiles, which are orders of magnitude fewer than events):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import hashlib
-import re
 from typing import Any
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ...timeparse import parse_time
-from . import _sql
+from . import steps
 
 #: Version of the algorithm: part of the cache key, so a change rebuilds cached tables.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 #: creationDate may fall a second before the issuing event's eventTime (the call completes
 #: after the credentials exist) or after it; the closest match wins, ties are ambiguous.
 FALLBACK_TOLERANCE_S = 1
@@ -108,21 +109,6 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "failed_issues",
 )
 
-MAP_COLUMNS: tuple[str, ...] = (
-    "session_id",
-    "attribution",
-    "candidates",
-    "origin",
-    "origin_kind",
-    "origin_key",
-    "chain_depth",
-)
-
-_ROLE_ARN = re.compile(r"^arn:([\w-]+):iam::([^:]*):role/(?:.*/)?([^/]+)$")
-_ASSUMED_ARN = re.compile(r"^arn:([\w-]+):sts::([^:]*):assumed-role/([^/]+)/(.+)$")
-_ACCOUNT = re.compile(r"(\d{12})")
-_SERVICE_ROLE = re.compile(r":role/aws-service-role/([^/]+)/")
-
 
 def rows(con: Any, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """Query results as plain Python rows (None for nulls, aware datetimes, lists): row-level
@@ -162,231 +148,41 @@ def account_of_arn(arn: str | None) -> str | None:
     return (parts[4] or None) if len(parts) > 5 else None
 
 
-def _second(t: dt.datetime | None) -> dt.datetime | None:
-    return t.replace(microsecond=0) if t is not None else None
+# -- Identity Center: GetRoleCredentials -> AssumeRoleWithSAML -------------------------------------
 
 
-# -- issuing events -> sessions ---------------------------------------------------------------
-
-
-def _kind(r: dict[str, Any]) -> str:
-    name = r["event_name"]
-    if name == "ConsoleLogin":
-        return "console"
-    if name == "GetRoleCredentials":
-        return "identity-center"
-    if name == "AssumeRole":
-        if r["user_type"] == "AWSService" or (r["user_type"] is None and r["invoked_by"]):
-            return "instance-profile" if r["invoked_by"] == "ec2.amazonaws.com" else "service-delivered"
-        if (r["source_ip_address"] or "").startswith("AWS Internal"):
-            return "switch-role"
-        return "assume-role"
-    if name == "AssumeRoleWithSAML":
-        return "identity-center" if ":saml-provider/AWSSSO_" in (r["saml_provider_arn"] or "") else "saml"
-    return {
-        "AssumeRoleWithWebIdentity": "web-identity",
-        "GetSessionToken": "session-token",
-        "GetFederationToken": "federation-token",
-        "AssumeRoot": "assume-root",
-    }[name]
-
-
-def _issued_identity(r: dict[str, Any]) -> dict[str, Any]:
-    """Account, principal, session name and ARNs of the credentials one issuing event created."""
-    name, utype = r["event_name"], r["user_type"]
-    out: dict[str, Any] = {"s_account": None, "s_principal": None, "s_session": "", "role_arn": None}
-    out["principal_arn"] = None
-    if name.startswith("AssumeRole"):
-        role_arn = r["res_role_arn"] or r["req_role_arn"]
-        m = _ROLE_ARN.match(role_arn or "")
-        a = _ASSUMED_ARN.match(r["assumed_role_arn"] or "")
-        if m:
-            out["s_account"], out["s_principal"] = m.group(2) or None, f"role/{m.group(3)}"
-            out["role_arn"] = role_arn
-        elif a:
-            out["s_account"], out["s_principal"] = a.group(2) or None, f"role/{a.group(3)}"
-        out["s_session"] = r["req_session_name"] or (a.group(4) if a else "") or ""
-        if r["assumed_role_arn"]:
-            out["principal_arn"] = r["assumed_role_arn"]
-        elif m and out["s_session"]:
-            out["principal_arn"] = (
-                f"arn:{m.group(1)}:sts::{m.group(2)}:assumed-role/{m.group(3)}/{out['s_session']}"
-            )
-    elif name in ("GetSessionToken", "ConsoleLogin"):
-        out["s_account"] = r["account_id"] or r["recipient_account_id"]
-        if utype == "Root":
-            out["s_principal"] = "root"
-        elif utype == "IAMUser":
-            uname = r["user_name"] or ((r["user_arn"] or "").rsplit("/", 1)[-1] or None)
-            out["s_principal"] = f"user/{uname}" if uname else None
-        out["principal_arn"] = r["actor"]
-    elif name == "GetFederationToken":
-        out["s_account"] = r["account_id"] or r["recipient_account_id"]
-        out["s_principal"] = f"federated-user/{r['fed_name']}" if r["fed_name"] else None
-        out["principal_arn"] = r["federated_arn"] or (
-            f"arn:aws:sts::{out['s_account']}:federated-user/{r['fed_name']}" if r["fed_name"] else None
-        )
-    elif name == "AssumeRoot":
-        m2 = _ACCOUNT.search(r["target_principal"] or "")
-        out["s_account"] = m2.group(1) if m2 else None
-        out["s_principal"] = "root" if out["s_account"] else None
-        out["principal_arn"] = f"arn:aws:iam::{out['s_account']}:root" if out["s_account"] else None
-    elif name == "GetRoleCredentials":
-        out["s_account"] = r["idc_account_id"]
-    return out
-
-
-def _mfa_at_issue(r: dict[str, Any], kind: str) -> bool | None:
-    if kind in ("saml", "identity-center", "web-identity") or kind in SERVICE_KINDS:
-        return None  # an IdP's MFA is invisible to AWS; services have none (cloudtrail-reference §5)
-    if r["event_name"] == "ConsoleLogin":
-        return r["mfa_used"]
-    if r["serial_number"]:
-        return True
-    return None if r["user_type"] == "AWSAccount" else False  # the other account's MFA is not shown
-
-
-def _duration(text: str | None) -> int | None:
-    try:
-        return int(float(text)) if text else None
-    except (ValueError, OverflowError):
-        return None
-
-
-def _expiration(r: dict[str, Any]) -> tuple[dt.datetime | None, str | None]:
-    t = _second(r["event_time"])
-    exp = parse_time(r["expiration_text"]) if r["expiration_text"] else None
-    if exp is not None:
-        return exp, "response"
-    dur = _duration(r["duration_text"])
-    try:
-        if dur is not None and t is not None:
-            return t + dt.timedelta(seconds=dur), "duration"
-        default = DEFAULT_DURATION_S.get(r["event_name"])
-        if default is not None and t is not None:
-            return t + dt.timedelta(seconds=default), "default"
-    except OverflowError:
-        pass
-    return None, None
-
-
-def prepare_issuances(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issuing events with the identity of the credentials each one created and its group."""
-    out: list[dict[str, Any]] = []
-    for r0 in raw:
-        r: dict[str, Any] = {k: (v or None) if isinstance(v, str) else v for k, v in r0.items()}
-        r["p_session"] = r["p_session"] or ""
-        r["kind"] = _kind(r)
-        r.update(_issued_identity(r))
-        r["mfa_issue"] = _mfa_at_issue(r, r["kind"])
-        r["expiration"], r["expiration_source"] = _expiration(r)
-        r["failed"] = bool(r["is_error"])
-        out.append(r)
-    # Copies of one issuance: the same issued key, else the same sharedEventID (AssumeRole in the
-    # caller's and in the role owner's account); failed calls never issue anything.
-    key_of_shared: dict[str, str] = {}
-    for r in out:
-        if (
-            not r["failed"]
-            and r["issued_key"]
-            and r["shared_event_id"]
-            and r["event_name"].startswith("AssumeRole")
-        ):
-            key_of_shared.setdefault(r["shared_event_id"], r["issued_key"])
-    for r in out:
-        if r["failed"]:
-            r["group"] = None
-        elif r["issued_key"]:
-            r["group"] = f"key:{r['issued_key']}"
-        elif r["shared_event_id"] and r["event_name"].startswith("AssumeRole"):
-            k = key_of_shared.get(r["shared_event_id"])
-            r["group"] = f"key:{k}" if k else f"shared:{r['shared_event_id']}"
-        else:
-            r["group"] = f"evt:{r['event_id']}"
-    return out
-
-
-def _session_id(prim: dict[str, Any], key: str | None) -> str:
-    if key:
-        return key
-    prefix = {"console": "console", "identity-center": "sso"}.get(prim["kind"], "issue")
-    return f"{prefix}:{prim['event_id']}"
-
-
-def issued_sessions(iss: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One session per group of successful issuing copies."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in iss:
-        if r["group"] is not None:
-            groups.setdefault(r["group"], []).append(r)
-    out = []
-    for g in groups.values():
-        # the caller's copy (never the AWSAccount view) is the primary one
-        g.sort(key=lambda r: (r["user_type"] == "AWSAccount", r["event_time"], r["event_id"]))
-        prim = g[0]
-        key = next((r["issued_key"] for r in g if r["issued_key"]), None)
-
-        def first(col: str, g: list[dict[str, Any]] = g) -> Any:
-            return next((r[col] for r in g if r[col]), None)
-
-        kind = "switch-role" if any(r["kind"] == "switch-role" for r in g) else prim["kind"]
-        out.append(
-            {
-                "session_id": _session_id(prim, key),
-                "kind": kind,
-                "observed_only": False,
-                "issuing_event_id": prim["event_id"],
-                "issuing_event_ids": [r["event_id"] for r in g],
-                "issuing_event_name": prim["event_name"],
-                "issued_at": prim["event_time"],
-                "expiration": prim["expiration"],
-                "expiration_source": prim["expiration_source"],
-                "access_key_id": key,
-                "account_id": first("s_account"),
-                "role_arn": first("role_arn"),
-                "principal_arn": first("principal_arn"),
-                "session_name": prim["s_session"]
-                or (prim["fed_name"] if kind == "federation-token" else None),
-                "source_identity": prim["req_source_identity"] or prim["source_identity"],
-                "mfa_at_issue": prim["mfa_issue"],
-                "issuer_actor": prim["actor"],
-                "issuer_key": prim["access_key_id"],
-                "issuer_type": prim["user_type"],
-                "issuer_ip": prim["source_ip_address"],
-                "_principal": first("s_principal"),
-                "_p_session": prim["s_session"] or "",
-                "_primary": prim,
-            }
-        )
-    return out
-
-
-def link_identity_center(sess: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge GetRoleCredentials into the member account's AssumeRoleWithSAML it caused.
+def pair_identity_center(grc: list[dict[str, Any]], saml: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pair each member account's AssumeRoleWithSAML with the GetRoleCredentials that caused it.
 
     No field ties the two (cloudtrail-reference §4.7): the account, the permission set's role
-    name (``AWSReservedSSO_<set>_<hash>``) and the time do. Several Identity Center users in
-    the window make the SAML session's origin ambiguous (never guessed).
+    name (``AWSReservedSSO_<set>_<hash>``) and the time do. In time order, a SAML session takes
+    the nearest earlier unused call within :data:`IDC_WINDOW_S`; when the calls in the window
+    come from several Identity Center users, its origin is ambiguous (never guessed).
+    Returns ``{saml, grc, grc_event_ids, origin, ambiguous}`` rows.
     """
-    grc = [s for s in sess if s["issuing_event_name"] == "GetRoleCredentials"]
-    saml = [
-        s for s in sess if s["issuing_event_name"] == "AssumeRoleWithSAML" and s["kind"] == "identity-center"
-    ]
-    if not grc or not saml:
-        return sess
+    by_key: dict[tuple[Any, str], list[dict[str, Any]]] = {}
+    for g in sorted(grc, key=lambda g: (g["issued_at"], g["session_id"])):
+        if g["idc_role_name"] and g["account_id"]:
+            by_key.setdefault((g["account_id"], g["idc_role_name"]), []).append(g)
+    times = {k: [c["issued_at"] for c in calls] for k, calls in by_key.items()}
     used: set[str] = set()
-    for s in sorted(saml, key=lambda s: s["issued_at"]):
-        role_name = (s["_principal"] or "").removeprefix("role/")
+    out: list[dict[str, Any]] = []
+    for s in sorted(saml, key=lambda s: (s["issued_at"], s["session_id"])):
+        role = (s["p_principal"] or "").removeprefix("role/")
+        if not role.startswith("AWSReservedSSO_"):
+            continue
         cands = []
-        for g in grc:
-            set_name = g["_primary"]["idc_role_name"] or ""
-            if g["session_id"] in used or g["account_id"] != s["account_id"] or not set_name:
+        for (acct, set_name), calls in by_key.items():
+            if acct != s["account_id"] or not role.startswith(f"AWSReservedSSO_{set_name}_"):
                 continue
-            if not role_name.startswith(f"AWSReservedSSO_{set_name}_"):
-                continue
-            delta = (s["issued_at"] - g["issued_at"]).total_seconds()
-            if 0 <= delta <= IDC_WINDOW_S:
-                cands.append((delta, g["session_id"], g))
+            lo = bisect.bisect_left(
+                times[(acct, set_name)], s["issued_at"] - dt.timedelta(seconds=IDC_WINDOW_S)
+            )
+            for c in calls[lo:]:
+                if c["issued_at"] > s["issued_at"]:
+                    break
+                if c["session_id"] not in used:
+                    cands.append(((s["issued_at"] - c["issued_at"]).total_seconds(), c["session_id"], c))
         if not cands:
             continue
         cands.sort(key=lambda c: (c[0], c[1]))
@@ -394,143 +190,112 @@ def link_identity_center(sess: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(users) == 1:
             g = cands[0][2]
             used.add(g["session_id"])
-            s["issuing_event_ids"] = s["issuing_event_ids"] + g["issuing_event_ids"]
-            s["_idc_origin"] = users[0]
+            out.append(
+                {
+                    "saml": s["session_id"],
+                    "grc": g["session_id"],
+                    "grc_event_ids": g["issuing_event_ids"],
+                    "origin": users[0],
+                    "ambiguous": None,
+                }  # fmt: skip
+            )
         elif users:
-            s["_idc_ambiguous"] = users
-    return [s for s in sess if s["session_id"] not in used]
-
-
-# -- keys and profiles -> sessions ---------------------------------------------------------------
-
-
-def collapse_key_use(ku: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per key: the profile most of its events carry (events without creationDate,
-    e.g. some data events, do not override it), with counts over all its events."""
-    by_key: dict[str, list[dict[str, Any]]] = {}
-    for r in ku:
-        by_key.setdefault(r["key"], []).append(r)
-    out = []
-    for key in sorted(by_key):
-        g = sorted(by_key[key], key=lambda r: (r["p_created"] is None, -r["n"]))
-        row = dict(g[0])
-        row["n"] = sum(r["n"] for r in g)
-        row["first_use"] = min(r["first_use"] for r in g)
-        row["last_use"] = max(r["last_use"] for r in g)
-        known = [r["mfa_any"] for r in g if r["mfa_any"] is not None]
-        row["mfa_any"] = any(known) if known else None
-        row["p_session"] = row["p_session"] or ""
-        out.append(row)
+            out.append(
+                {
+                    "saml": s["session_id"],
+                    "grc": None,
+                    "grc_event_ids": [],
+                    "origin": None,
+                    "ambiguous": users,
+                }
+            )
     return out
 
 
-def choose(cands: list[dict[str, Any]], n_rows: int) -> list[list[str]]:
-    """Per use row, the candidate sessions at the smallest time difference (sorted)."""
-    best: list[tuple[float, list[str]]] = [(float("inf"), []) for _ in range(n_rows)]
-    for c in cands:
-        i, d = int(c["row_id"]), float(c["diff"])
-        if d < best[i][0]:
-            best[i] = (d, [c["session_id"]])
-        elif d == best[i][0] and c["session_id"] not in best[i][1]:
-            best[i][1].append(c["session_id"])
-    return [sorted(b[1]) for b in best]
+_IDC_SCHEMA = pa.schema(
+    [
+        pa.field("saml", pa.string()),
+        pa.field("grc", pa.string()),
+        pa.field("grc_event_ids", pa.list_(pa.string())),
+        pa.field("origin", pa.string()),
+        pa.field("ambiguous", pa.list_(pa.string())),
+    ]
+)
 
 
-def _observed_kind(u: dict[str, Any]) -> str:
-    issuer = u.get("issuer_arn") or ""
-    if u.get("ec2_role_delivery") or issuer.endswith(":role/aws:ec2-instance"):
-        return "instance-profile"
-    if u.get("scope_issuer_type") or _SERVICE_ROLE.search(issuer):
-        return "service-delivered"
-    if u.get("idc_user") or ":role/aws-reserved/sso.amazonaws.com/" in issuer:
-        return "identity-center"
-    if u.get("user_type") == "FederatedUser":
-        return "federation-token"
-    return "observed"
+def _fix_expirations(con: Any) -> None:
+    """Expirations DuckDB's Java-locale formats did not parse go through :func:`parse_time`."""
+    left = rows(
+        con,
+        "SELECT event_id, expiration_text FROM _s_iss WHERE expiration_text IS NOT NULL AND exp_response IS NULL",
+    )
+    fixed = [{"event_id": r["event_id"], "t": parse_time(r["expiration_text"])} for r in left]
+    fixed = [r for r in fixed if r["t"] is not None]
+    if fixed:
+        con.register(
+            "_s_exp_fix",
+            pa.Table.from_pylist(
+                fixed, schema=pa.schema([("event_id", pa.string()), ("t", pa.timestamp("us", tz="UTC"))])
+            ),
+        )
+        try:
+            con.execute(steps.ISS_EXPIRATION)
+        finally:
+            con.unregister("_s_exp_fix")
 
 
-def observed_origin(u: dict[str, Any], kind: str) -> tuple[str, str, str | None, int | None]:
-    """(origin, origin_kind, origin_key, chain_depth) of a session seen only through its use.
+def _merge_identity_center(con: Any) -> None:
+    cols = "session_id, account_id, p_principal, issued_at, idc_role_name, issuer_actor, issuing_event_ids"
+    grc = rows(con, f"SELECT {cols} FROM _s_issued WHERE issuing_event_name = 'GetRoleCredentials'")
+    saml = rows(
+        con,
+        f"SELECT {cols} FROM _s_issued WHERE issuing_event_name = 'AssumeRoleWithSAML' AND kind = 'identity-center'",
+    )
+    pairs = pair_identity_center(grc, saml) if grc and saml else []
+    con.register("_s_idc_pairs", pa.Table.from_pylist(pairs, schema=_IDC_SCHEMA))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _s_idc AS SELECT * FROM _s_idc_pairs")
+    finally:
+        con.unregister("_s_idc_pairs")
+    if pairs:
+        con.execute(
+            "UPDATE _s_issued SET issuing_event_ids = list_concat(_s_issued.issuing_event_ids, p.grc_event_ids) "
+            "FROM _s_idc p WHERE p.saml = _s_issued.session_id AND p.grc IS NOT NULL"
+        )
+        con.execute(
+            "DELETE FROM _s_issued WHERE session_id IN (SELECT grc FROM _s_idc WHERE grc IS NOT NULL)"
+        )
 
-    Only what AWS stamps on the events counts: ec2RoleDelivery, inScopeOf, a service-linked
-    role's path, onBehalfOf, a federated user's session issuer, an IAM user's own session.
+
+def run_steps(con: Any) -> list[dict[str, Any]]:
+    """Run the SQL steps in ``con`` (a connection with the ``events`` view); return the nodes.
+
+    Leaves the temporary tables of :data:`.steps.TABLES` for the caller to read and drop.
     """
-    issuer = u.get("issuer_arn") or ""
-    if kind == "instance-profile":
-        return "ec2.amazonaws.com", "aws-service", None, 1
-    if kind == "service-delivered":
-        m = _SERVICE_ROLE.search(issuer)
-        if m:
-            return m.group(1), "aws-service", None, 1
-        scope = u.get("scope_issuer_type") or ""
-        svc = scope.split("::")[1].lower() if scope.count("::") >= 2 else "aws-service"
-        return f"{svc}.amazonaws.com", "aws-service", None, 1
-    if kind == "identity-center":
-        if u.get("idc_user"):  # onBehalfOf, stamped by AWS on the session's calls
-            return (
-                f"identitycenter:{u.get('idc_store') or ''}#{u['idc_user']}",
-                "identity-center-user",
-                None,
-                1,
-            )
-        return (
-            "unknown: Identity Center session whose GetRoleCredentials / AssumeRoleWithSAML is not in the case",
-            "unknown",
-            None,
-            None,
-        )
-    utype = u.get("user_type")
-    if utype == "FederatedUser" and issuer:
-        return issuer, ("root" if u.get("issuer_type") == "Root" else "iam-user"), None, 1
-    if utype == "IAMUser" and u.get("user_arn"):
-        return str(u["user_arn"]), "iam-user", None, 1
-    if utype == "Root":
-        why = "AssumeRoot session" if u.get("assumed_root") else "root session"
-        return (
-            f"unknown: {why} whose issuing event (console sign-in, GetSessionToken or AssumeRoot) "
-            "is not in the case",
-            "unknown",
-            None,
-            None,
-        )
-    why = "unknown: issuing event not in the case"
-    if u.get("source_identity"):
-        why += f" (sourceIdentity {u['source_identity']})"
-    return why, "unknown", None, None
+    con.execute(steps.iss(DEFAULT_DURATION_S))
+    _fix_expirations(con)
+    con.execute(steps.ISSUED)
+    _merge_identity_center(con)
+    for q in (
+        steps.PROF,
+        steps.USE,
+        steps.KEYS0,
+        steps.keyres(FALLBACK_TOLERANCE_S),
+        steps.profres(FALLBACK_TOLERANCE_S),
+        steps.OBS,
+        steps.NODES,
+    ):
+        con.execute(q)
+    return rows(
+        con,
+        "SELECT n.*, i.origin AS idc_origin, i.ambiguous AS idc_ambiguous FROM _s_nodes n "
+        "LEFT JOIN _s_idc i ON i.saml = n.session_id",
+    )
 
 
-def observed_session(u: dict[str, Any], session_id: str, key: str | None) -> dict[str, Any]:
-    kind = _observed_kind(u)
-    principal = u.get("p_principal") or ""
-    return {
-        "session_id": session_id,
-        "kind": kind,
-        "observed_only": True,
-        "issuing_event_id": None,
-        "issuing_event_ids": [],
-        "issuing_event_name": None,
-        "issued_at": u.get("p_created"),
-        "expiration": None,
-        "expiration_source": None,
-        "access_key_id": key,
-        "account_id": u.get("p_account"),
-        "role_arn": u.get("issuer_arn") if principal.startswith("role/") else None,
-        "principal_arn": u.get("user_arn"),
-        "session_name": u.get("session_name") or (u.get("p_session") or None),
-        "source_identity": u.get("source_identity"),
-        "mfa_at_issue": None if kind in SERVICE_KINDS or kind == "identity-center" else u.get("mfa_any"),
-        "issuer_actor": None,
-        "issuer_key": None,
-        "issuer_type": None,
-        "issuer_ip": None,
-        "_principal": principal or None,
-        "_p_session": u.get("p_session") or "",
-        "_primary": None,
-        "_base": observed_origin(u, kind),
-    }
-
-
-def profile_id(row: dict[str, Any]) -> str:
-    """A short stable id for a keyless observed session (hash of its profile)."""
-    text = "\x1f".join(str(row.get(c) or "") for c in _sql.PROFILE_COLUMNS)
-    return "observed:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+def drop_steps(con: Any) -> None:
+    for t in steps.TABLES:
+        try:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        except duckdb.Error:
+            pass

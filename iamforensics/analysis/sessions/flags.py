@@ -21,7 +21,9 @@
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -53,6 +55,7 @@ EXPIRED_CODES = ("ExpiredToken", "ExpiredTokenException")
 _EXP = "_ifx_sess_exp"
 
 
+@lru_cache(maxsize=262144)
 def network(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) an address belongs to.
 
@@ -147,11 +150,15 @@ def _new_network(src: EventSource, sess: pd.DataFrame) -> list[dict[str, Any]]:
             [service_public],
         ):
             humans[r["source_ip"]] = list(r["origins"] or [])
-    # the same instance or function: account, role and session name
-    groups: dict[tuple[Any, ...], list[str]] = {}
+    # the same instance or function (account, role, session name): how many of its sessions
+    # used each network, so "its other sessions" costs one lookup per session
+    group_nets: dict[tuple[Any, ...], Counter[str]] = {}
+    own_nets: dict[str, set[str]] = {}
     for sid, s in recs.items():
         if s["kind"] in SERVICE_KINDS:
-            groups.setdefault((s["account_id"], s["role_arn"], s["session_name"]), []).append(sid)
+            own_nets[sid] = _networks(u["source_ip"] for u in use.get(sid, []))
+            group = (s["account_id"], s["role_arn"], s["session_name"])
+            group_nets.setdefault(group, Counter()).update(own_nets[sid])
 
     out: list[dict[str, Any]] = []
     for sid, us in use.items():
@@ -162,8 +169,9 @@ def _new_network(src: EventSource, sess: pd.DataFrame) -> list[dict[str, Any]]:
         if not public:
             continue
         if s["kind"] in SERVICE_KINDS:
-            peers = groups.get((s["account_id"], s["role_arn"], s["session_name"]), [])
-            peer_nets = _networks(u["source_ip"] for p in peers if p != sid for u in use.get(p, []))
+            counts = group_nets.get((s["account_id"], s["role_arn"], s["session_name"]), Counter())
+            mine = own_nets.get(sid, set())
+            peer_nets = {n for n, k in counts.items() if k - (1 if n in mine else 0) > 0}
             for u in public:
                 who = humans.get(u["source_ip"], [])
                 net = network(u["source_ip"])

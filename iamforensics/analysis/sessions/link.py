@@ -8,8 +8,6 @@ origin, counting the chain depth and the accounts crossed.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,40 +27,78 @@ class Link:
     account: str | None = None  # account of the issuing identity, when it is not a session
 
 
-def base_origin(prim: dict[str, Any], foreign: dict[str, str]) -> tuple[str, str, str | None, int | None]:
-    """Origin of a session issued by an identity that is not itself a session."""
-    utype, actor, key = prim["user_type"], prim["actor"], prim["access_key_id"]
-    name = prim["event_name"]
-    if utype in ("IAMUser", "Root") and (key or "").startswith("AKIA"):
-        return actor or "unknown: caller without an ARN", "iam-user" if utype == "IAMUser" else "root", key, 1
-    if name == "ConsoleLogin" and actor:
-        return actor, "iam-user" if utype == "IAMUser" else "root", None, 1
-    if utype == "AWSService" or (utype is None and prim["invoked_by"]):
-        return prim["invoked_by"] or "aws-service", "aws-service", None, 1
-    if utype == "SAMLUser" and actor:
-        return actor, "idp-saml", None, 1
-    if utype == "WebIdentityUser" and actor:
-        return actor, "idp-web-identity", None, 1
-    if utype == "IdentityCenterUser" and actor:
-        return actor, "identity-center-user", None, 1
-    if utype == "AWSAccount":
-        pid, acct = prim["principal_id"] or "?", prim["account_id"] or "?"
-        if pid.startswith("AIDA") and pid in foreign:
-            return foreign[pid], "iam-user", None, None
-        if re.fullmatch(r"\d{12}", pid):
-            return f"arn:aws:iam::{pid}:root", "root", None, None
-        return (
-            f"unknown: issued to {pid} of account {acct}; the caller's copy of the call is not in the case",
-            "unknown",
-            None,
-            None,
+def nodes_from(rows: list[dict[str, Any]]) -> tuple[dict[str, Link], dict[str, str | None]]:
+    """Links and accounts from the ``_s_nodes`` rows of :mod:`.steps`.
+
+    Identity Center: a SAML session issued by the portal takes as origin the user behind the
+    GetRoleCredentials call paired with it, else the onBehalfOf its own calls carry (AWS stamps
+    it), rather than the SAML subject; several users in the window make it ambiguous.
+    """
+    nodes: dict[str, Link] = {}
+    accounts: dict[str, str | None] = {}
+    for r in rows:
+        base = (r["b_origin"], r["b_kind"], r["b_key"], r["b_depth"])
+        if r["link"] == "none" and not r["observed_only"]:
+            users = r["idc_users"] or []
+            if r["idc_origin"]:
+                base = (r["idc_origin"], "identity-center-user", None, 1)
+            elif r["idc_ambiguous"]:
+                base = ("ambiguous: " + " | ".join(r["idc_ambiguous"]), "ambiguous", None, None)
+            elif len(users) == 1 and base[1] in ("idp-saml", "unknown"):
+                base = (users[0], "identity-center-user", None, 1)
+        nodes[r["session_id"]] = Link(
+            r["link"], r["parent_session_id"], list(r["parent_candidates"] or []), base, r["base_account"]
         )
-    return (
-        f"unknown: caller {actor or utype or '?'} carries no key or session to follow",
-        "unknown",
-        None,
-        None,
-    )
+        accounts[r["session_id"]] = r["account_id"]
+    return nodes, accounts
+
+
+_NO_MFA_KINDS = frozenset(
+    {"instance-profile", "service-delivered", "saml", "identity-center", "web-identity"}
+)
+
+
+def mfa(rows: list[dict[str, Any]], nodes: dict[str, Link]) -> dict[str, bool | None]:
+    """MFA at issue: what the session's own events say (``mfaAuthenticated``, stamped by AWS),
+    else the issuing call (MFAUsed, serialNumber), else, for a role assumed by a session without
+    an MFA code, the MFA of that parent session (it carries over, cloudtrail-reference §5).
+    Federated and service sessions stay unknown: AWS cannot see an IdP's MFA."""
+    by_id = {r["session_id"]: r for r in rows}
+    out: dict[str, bool | None] = {}
+
+    def own(r: dict[str, Any]) -> tuple[bool, bool | None]:
+        if r["kind"] in _NO_MFA_KINDS:
+            return True, None
+        if r["mfa_ev"] is not None:
+            return True, bool(r["mfa_ev"])
+        ln = nodes[r["session_id"]]
+        if (
+            not r["observed_only"]
+            and not r["has_serial"]
+            and ln.link in ("exact-key", "fallback")
+            and ln.parent
+        ):
+            return False, None  # inherit from the parent
+        return True, r["mfa_issue"]
+
+    for sid0 in by_id:
+        path: list[str] = []
+        sid: str | None = sid0
+        value: bool | None = None
+        while sid is not None and sid not in out:
+            if sid in path:  # a loop: nothing to inherit
+                break
+            path.append(sid)
+            final, value = own(by_id[sid])
+            if final:
+                break
+            parent = nodes[sid].parent
+            sid = parent if parent in by_id else None
+        else:
+            value = out.get(sid) if sid is not None else None
+        for p in path:
+            out[p] = value
+    return out
 
 
 def walk(
@@ -132,20 +168,3 @@ def walk(
             stack.pop()
             onpath.discard(sid)
     return done
-
-
-def ambiguous_origin(cands: Iterable[str], origin: dict[str, tuple[Any, ...]]) -> tuple[Any, ...]:
-    """(origin, kind, key, depth) for an event that matches several sessions: their common
-    origin when they agree (not a guess: every candidate leads there), else all of them."""
-    rows = [origin[c] for c in cands if c in origin]
-    origins = sorted({r[0] for r in rows})
-    if len(origins) == 1:
-        depths = {r[3] for r in rows}
-        keys = {r[2] for r in rows}
-        return (
-            origins[0],
-            rows[0][1],
-            keys.pop() if len(keys) == 1 else None,
-            depths.pop() if len(depths) == 1 else None,
-        )
-    return ("ambiguous: " + " | ".join(origins) if origins else None), "ambiguous", None, None
