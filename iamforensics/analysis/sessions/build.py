@@ -38,6 +38,9 @@ FALLBACK_TOLERANCE_S = 1
 IDC_WINDOW_S = 60
 #: IPs and user agents listed per session (counts are exact).
 LIST_CAP = 20
+#: DuckDB memory while building: it spills to a temporary folder past this, so a 10M-event
+#: case builds in a few GB (the case connection's own setting is restored afterwards).
+BUILD_MEMORY = "1GB"
 
 #: Default lifetimes (STS API reference) when neither the response nor the request says.
 DEFAULT_DURATION_S = {
@@ -267,8 +270,8 @@ def _merge_identity_center(con: Any) -> None:
         )
 
 
-def run_steps(con: Any) -> list[dict[str, Any]]:
-    """Run the SQL steps in ``con`` (a connection with the ``events`` view); return the nodes.
+def run_steps(con: Any) -> None:
+    """Run the SQL steps in ``con`` (a connection with the ``events`` view).
 
     Leaves the temporary tables of :data:`.steps.TABLES` for the caller to read and drop.
     """
@@ -284,13 +287,9 @@ def run_steps(con: Any) -> list[dict[str, Any]]:
         steps.profres(FALLBACK_TOLERANCE_S),
         steps.OBS,
         steps.NODES,
+        steps.ROOTS,
     ):
         con.execute(q)
-    return rows(
-        con,
-        "SELECT n.*, i.origin AS idc_origin, i.ambiguous AS idc_ambiguous FROM _s_nodes n "
-        "LEFT JOIN _s_idc i ON i.saml = n.session_id",
-    )
 
 
 def drop_steps(con: Any) -> None:

@@ -27,28 +27,12 @@ class Link:
     account: str | None = None  # account of the issuing identity, when it is not a session
 
 
-def nodes_from(rows: list[dict[str, Any]]) -> tuple[dict[str, Link], dict[str, str | None]]:
-    """Links and accounts from the ``_s_nodes`` rows of :mod:`.steps`.
-
-    Identity Center: a SAML session issued by the portal takes as origin the user behind the
-    GetRoleCredentials call paired with it, else the onBehalfOf its own calls carry (AWS stamps
-    it), rather than the SAML subject; several users in the window make it ambiguous.
-    """
+def chained_nodes(rows: list[dict[str, Any]]) -> tuple[dict[str, Link], dict[str, str | None]]:
+    """Links and accounts of the sessions issued by another session (``steps.CHAINED`` rows)."""
     nodes: dict[str, Link] = {}
     accounts: dict[str, str | None] = {}
     for r in rows:
-        base = (r["b_origin"], r["b_kind"], r["b_key"], r["b_depth"])
-        if r["link"] == "none" and not r["observed_only"]:
-            users = r["idc_users"] or []
-            if r["idc_origin"]:
-                base = (r["idc_origin"], "identity-center-user", None, 1)
-            elif r["idc_ambiguous"]:
-                base = ("ambiguous: " + " | ".join(r["idc_ambiguous"]), "ambiguous", None, None)
-            elif len(users) == 1 and base[1] in ("idp-saml", "unknown"):
-                base = (users[0], "identity-center-user", None, 1)
-        nodes[r["session_id"]] = Link(
-            r["link"], r["parent_session_id"], list(r["parent_candidates"] or []), base, r["base_account"]
-        )
+        nodes[r["session_id"]] = Link(r["link"], r["parent_session_id"], list(r["parent_candidates"] or []))
         accounts[r["session_id"]] = r["account_id"]
     return nodes, accounts
 
@@ -58,13 +42,16 @@ _NO_MFA_KINDS = frozenset(
 )
 
 
-def mfa(rows: list[dict[str, Any]], nodes: dict[str, Link]) -> dict[str, bool | None]:
-    """MFA at issue: what the session's own events say (``mfaAuthenticated``, stamped by AWS),
-    else the issuing call (MFAUsed, serialNumber), else, for a role assumed by a session without
-    an MFA code, the MFA of that parent session (it carries over, cloudtrail-reference §5).
-    Federated and service sessions stay unknown: AWS cannot see an IdP's MFA."""
+def mfa(
+    rows: list[dict[str, Any]], nodes: dict[str, Link], seeds: dict[str, bool | None]
+) -> dict[str, bool | None]:
+    """MFA at issue of chained sessions: what the session's own events say (``mfaAuthenticated``,
+    stamped by AWS), else the issuing call's MFA code, else, for a role assumed by a session
+    without one, the MFA of that parent session (it carries over, cloudtrail-reference §5).
+    Federated and service sessions stay unknown: AWS cannot see an IdP's MFA. ``seeds`` holds
+    the resolved parents that are not chained themselves."""
     by_id = {r["session_id"]: r for r in rows}
-    out: dict[str, bool | None] = {}
+    out: dict[str, bool | None] = dict(seeds)
 
     def own(r: dict[str, Any]) -> tuple[bool, bool | None]:
         if r["kind"] in _NO_MFA_KINDS:
@@ -93,22 +80,26 @@ def mfa(rows: list[dict[str, Any]], nodes: dict[str, Link]) -> dict[str, bool | 
             if final:
                 break
             parent = nodes[sid].parent
-            sid = parent if parent in by_id else None
+            sid = parent if parent in by_id or parent in out else None
         else:
             value = out.get(sid) if sid is not None else None
         for p in path:
             out[p] = value
-    return out
+    return {k: v for k, v in out.items() if k in by_id}
+
+
+Resolved = tuple[str, str, str | None, int | None, list[str]]  # origin, kind, key, depth, accounts
 
 
 def walk(
-    nodes: dict[str, Link], accounts: dict[str, str | None]
-) -> dict[str, tuple[str, str, str | None, int | None, list[str]]]:
-    """Origin, origin kind, origin key, chain depth and accounts crossed, for every session.
+    nodes: dict[str, Link], accounts: dict[str, str | None], seeds: dict[str, Resolved] | None = None
+) -> dict[str, Resolved]:
+    """Origin, origin kind, origin key, chain depth and accounts crossed, for every session of
+    ``nodes``, starting from ``seeds`` (sessions already resolved, e.g. in SQL).
 
     Iterative (self-assuming roles can chain thousands of sessions) and cycle-safe.
     """
-    done: dict[str, tuple[str, str, str | None, int | None, list[str]]] = {}
+    done: dict[str, Resolved] = dict(seeds or {})
 
     def acct_list(prefix: list[str], acct: str | None) -> list[str]:
         return prefix + [acct] if acct and (not prefix or prefix[-1] != acct) else list(prefix)
@@ -129,7 +120,7 @@ def walk(
                 onpath.discard(sid)
                 continue
             ln = nodes[sid]
-            if ln.link in ("exact-key", "fallback") and ln.parent in nodes:
+            if ln.link in ("exact-key", "fallback") and (ln.parent in nodes or ln.parent in done):
                 p = ln.parent
                 if p in done:
                     o, k, key, d, acc = done[p]
@@ -142,6 +133,11 @@ def walk(
                     continue
             elif ln.link == "ambiguous" and ln.candidates:
                 pending = [c for c in ln.candidates if c in nodes and c not in done and c not in onpath]
+                if any(c in onpath for c in ln.candidates if c not in done):
+                    done[sid] = ("unknown: the chain of parents loops", "unknown", None, None, [])
+                    stack.pop()
+                    onpath.discard(sid)
+                    continue
                 if pending:
                     stack.extend(pending)
                     onpath.update(pending)
@@ -167,4 +163,4 @@ def walk(
                 done[sid] = ("unknown: no issuing identity to follow", "unknown", None, None, [])
             stack.pop()
             onpath.discard(sid)
-    return done
+    return {k: v for k, v in done.items() if k in nodes}

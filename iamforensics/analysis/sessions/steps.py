@@ -26,6 +26,7 @@ TABLES: tuple[str, ...] = (
     "_s_obs",
     "_s_nodes",
     "_s_idc",
+    "_s_roots",
     "_s_walk",
 )
 
@@ -448,4 +449,52 @@ SELECT session_id, events, errors, first_use, last_use, list_slice(ips, 1, {int(
     list_slice(uas, 1, {int(cap)}) AS user_agents, len(uas) AS user_agent_count, regions,
     list_slice(keys_used, 1, {int(cap)}) AS keys_used
 FROM a
+"""
+
+
+#: Sessions whose parent is not a session (nearly all): origin, depth, accounts and MFA in SQL.
+#: Identity Center: a portal SAML session takes the user behind its GetRoleCredentials, else the
+#: onBehalfOf its own calls carry (AWS stamps it), rather than the SAML subject.
+ROOTS = """
+CREATE OR REPLACE TEMP TABLE _s_roots AS
+WITH n AS (
+    SELECT n.*, i.origin AS idc_origin, i.ambiguous AS idc_ambiguous FROM _s_nodes n
+    LEFT JOIN _s_idc i ON i.saml = n.session_id WHERE n.link = 'none'
+), b AS (
+    SELECT *,
+        CASE WHEN observed_only THEN {o: b_origin, k: b_kind, key: b_key, d: b_depth}
+             WHEN idc_origin IS NOT NULL THEN {o: idc_origin, k: 'identity-center-user', key: NULL, d: 1}
+             WHEN idc_ambiguous IS NOT NULL
+                 THEN {o: 'ambiguous: ' || array_to_string(idc_ambiguous, ' | '), k: 'ambiguous', key: NULL, d: NULL}
+             WHEN len(coalesce(idc_users, [])) = 1 AND b_kind IN ('idp-saml', 'unknown')
+                 THEN {o: idc_users[1], k: 'identity-center-user', key: NULL, d: 1}
+             ELSE {o: b_origin, k: b_kind, key: b_key, d: b_depth} END AS r
+    FROM n
+), s AS (
+    SELECT *, coalesce(base_account, CASE WHEN r.k IN ('iam-user', 'root') THEN nullif(split_part(r.o, ':', 5), '') END)
+        AS start_account
+    FROM b
+)
+SELECT session_id, r.o AS origin, r.k AS origin_kind, r.key AS origin_key, CAST(r.d AS BIGINT) AS chain_depth,
+    CASE WHEN start_account IS NULL THEN (CASE WHEN account_id IS NULL THEN []::VARCHAR[] ELSE [account_id] END)
+         WHEN account_id IS NULL OR account_id = start_account THEN [start_account]
+         ELSE [start_account, account_id] END AS chain_accounts,
+    CASE WHEN kind IN ('instance-profile', 'service-delivered', 'saml', 'identity-center', 'web-identity') THEN NULL
+         WHEN mfa_ev IS NOT NULL THEN mfa_ev ELSE mfa_issue END AS mfa_at_issue
+FROM s
+"""
+
+#: The few sessions issued by another session (chains, switch-role, AssumeRoot...), for the walk.
+CHAINED = """
+SELECT session_id, kind, account_id, observed_only, link, parent_session_id, parent_candidates, mfa_issue,
+    has_serial, mfa_ev
+FROM _s_nodes WHERE link <> 'none'
+"""
+
+#: The already resolved parents the chained sessions point at.
+CHAINED_PARENTS = """
+SELECT * FROM _s_roots WHERE session_id IN (
+    SELECT parent_session_id FROM _s_nodes WHERE link <> 'none'
+    UNION SELECT unnest(parent_candidates) FROM _s_nodes WHERE link <> 'none'
+)
 """

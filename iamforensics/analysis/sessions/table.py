@@ -18,10 +18,13 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -34,10 +37,12 @@ from ...schema import SCHEMA_VERSION
 from ...store import DERIVED, event_files
 from .._base import EventSource, source
 from . import _sql, steps
-from .build import ALGORITHM_VERSION, LIST_CAP, SESSION_COLUMNS, drop_steps, run_steps
-from .link import mfa, nodes_from, walk
+from .build import ALGORITHM_VERSION, BUILD_MEMORY, LIST_CAP, SESSION_COLUMNS, drop_steps, rows, run_steps
+from .link import chained_nodes, mfa, walk
 
 KEYS, PROFILES, PARTNERS = "_ifx_sess_keys", "_ifx_sess_profiles", "_ifx_sess_partners"
+#: The sessions table itself, joinable in SQL (flags, trace).
+SESSIONS = "_ifx_sess_table"
 FOLDER = "sessions"
 
 _MAP_FIELDS = [
@@ -96,6 +101,8 @@ def register(src: EventSource, built: Built) -> None:
     con.register(KEYS, built.keys)
     con.register(PROFILES, built.profiles)
     con.register(PARTNERS, built.partners)
+    if built.arrow is not None:
+        con.register(SESSIONS, built.arrow)
 
 
 def attribution_query(select: str = "e.*", source: str = "events") -> str:
@@ -151,11 +158,25 @@ def build(events: Case | pd.DataFrame | EventSource) -> Built:
     """Build sessions and maps from scratch (no cache)."""
     src = source(events)
     con = src.connection()
+    restore = _limit_memory(con)
     try:
-        node_rows = run_steps(con)
-        nodes, accounts = nodes_from(node_rows)
-        origins = walk(nodes, accounts)
-        mfa_of = mfa(node_rows, nodes)
+        run_steps(con)
+        # only sessions issued by another session need the walk; the rest was resolved in SQL
+        chained = rows(con, steps.CHAINED)
+        parents = rows(con, steps.CHAINED_PARENTS)
+        nodes, accounts = chained_nodes(chained)
+        seeds = {
+            r["session_id"]: (
+                r["origin"],
+                r["origin_kind"],
+                r["origin_key"],
+                r["chain_depth"],
+                r["chain_accounts"],
+            )
+            for r in parents
+        }
+        origins = walk(nodes, accounts, seeds)
+        mfa_of = mfa(chained, nodes, {r["session_id"]: r["mfa_at_issue"] for r in parents})
         sids = list(origins)
         walked = pa.table(
             {
@@ -171,7 +192,9 @@ def build(events: Case | pd.DataFrame | EventSource) -> Built:
         )
         con.register("_s_walk_in", walked)
         try:
-            con.execute("CREATE OR REPLACE TEMP TABLE _s_walk AS SELECT * FROM _s_walk_in")
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _s_walk AS SELECT * FROM _s_roots UNION ALL BY NAME SELECT * FROM _s_walk_in"
+            )
         finally:
             con.unregister("_s_walk_in")
         keys = con.sql(_map_sql("_s_keyres", ("key",))).to_arrow_table().cast(KEYS_SCHEMA)
@@ -185,10 +208,40 @@ def build(events: Case | pd.DataFrame | EventSource) -> Built:
         built.partners = _partners(src)
         register(src, built)
         built.arrow = _assemble(src)
-        built.sessions = _finish(_frame(built.arrow))
+        register(src, built)
     finally:
         drop_steps(con)
+        restore()
+    built.sessions = _finish(_frame(built.arrow))
     return built
+
+
+def _limit_memory(con: Any) -> Callable[[], None]:
+    """Cap DuckDB's memory for the build (it spills to a temporary folder); returns the undo."""
+    try:
+        old_mem, old_tmp = con.sql(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchall()[0]
+    except duckdb.Error:
+        return lambda: None
+    spill = Path(tempfile.gettempdir()) / "iamforensics-spill"
+    for setting in (
+        f"SET memory_limit='{BUILD_MEMORY}'",
+        "SET temp_directory='{}'".format(str(spill).replace("'", "''")),
+    ):
+        try:
+            con.execute(setting)
+        except duckdb.Error:  # a folder already in use cannot change; the limit still holds
+            pass
+
+    def restore() -> None:
+        for name, value in (("memory_limit", old_mem), ("temp_directory", old_tmp)):
+            try:
+                con.execute(f"SET {name}='{str(value).replace(chr(39), chr(39) * 2)}'")
+            except duckdb.Error:
+                pass
+
+    return restore
 
 
 def _partners(src: EventSource) -> pa.Table:
@@ -329,13 +382,13 @@ def _read(folder: Path, fp: str) -> Built | None:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("fingerprint") != fp or meta.get("algorithm") != ALGORITHM_VERSION:
             return None
-        sess = _frame(pq.read_table(folder / "sessions.parquet"))
+        arrow = pq.read_table(folder / "sessions.parquet")
         keys = pq.read_table(folder / "keys.parquet", schema=KEYS_SCHEMA)
         profiles = pq.read_table(folder / "profiles.parquet", schema=PROFILES_SCHEMA)
         partners = pq.read_table(folder / "partners.parquet", schema=PARTNERS_SCHEMA)
     except (OSError, ValueError, pa.ArrowException):
         return None
-    return Built(_finish(sess), keys, profiles, partners, fp, folder)
+    return Built(_finish(_frame(arrow)), keys, profiles, partners, fp, folder, arrow)
 
 
 def get(events: Case | pd.DataFrame | EventSource, *, rebuild: bool = False) -> tuple[EventSource, Built]:

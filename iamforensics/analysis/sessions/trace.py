@@ -250,26 +250,47 @@ def _one_selector(access_key_id: str | None, session_id: str | None, actor: str 
         raise QueryError("give exactly one of access_key_id, session_id, actor")
 
 
-def _tree(
-    sess: pd.DataFrame, roots: list[tuple[str, str]], flagged: dict[str, list[str]]
-) -> list[dict[str, Any]]:
-    """DFS rows below ``roots`` ((session id, link) pairs), children in issue order."""
+def _children(sess: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
+    """Parent session -> (child, link); an ambiguous child hangs under each candidate."""
     children: dict[str, list[tuple[str, str]]] = {}
-    recs = {r["session_id"]: r for r in records(sess)}
-    for r in recs.values():
-        if r["parent_session_id"] is not None and r["parent_link"] in ("exact-key", "fallback"):
-            children.setdefault(r["parent_session_id"], []).append((r["session_id"], r["parent_link"]))
-        elif r["parent_link"] == "ambiguous":
-            for c in r["parent_candidates"]:
-                children.setdefault(c, []).append((r["session_id"], "ambiguous"))
-    out: list[dict[str, Any]] = []
+    cols = (sess["session_id"], sess["parent_session_id"], sess["parent_link"], sess["parent_candidates"])
+    for sid, parent, link, cands in zip(*cols, strict=True):
+        if link in ("exact-key", "fallback") and isinstance(parent, str):
+            children.setdefault(parent, []).append((sid, link))
+        elif link == "ambiguous":
+            for c in cands:
+                children.setdefault(c, []).append((sid, "ambiguous"))
+    return children
+
+
+def _tree(
+    sess: pd.DataFrame, roots: list[tuple[str, str]], flagged: dict[str, list[str]] | None
+) -> list[dict[str, Any]]:
+    """DFS rows below ``roots`` ((session id, link) pairs), children in issue order; only the
+    sessions in the tree become Python rows."""
+    children = _children(sess)
+    position = pd.Index(sess["session_id"])
+    order: list[tuple[str, str, str | None, int]] = []
     stack: list[tuple[str, str, str | None, int]] = [(sid, link, None, 1) for sid, link in reversed(roots)]
     seen: set[str] = set()
+    issued = sess["issued_at"].fillna(sess["first_use"])
     while stack:
         sid, link, parent, depth = stack.pop()
-        if sid in seen or sid not in recs:
+        if sid in seen or sid not in position:
             continue
         seen.add(sid)
+        order.append((sid, link, parent, depth))
+        kids = sorted(
+            children.get(sid, []),
+            key=lambda c: (_when(issued.iloc[position.get_loc(c[0])]), c[0]),
+        )
+        for kid, klink in reversed(kids):
+            stack.append((kid, klink, sid, depth + 1))
+    recs = {r["session_id"]: r for r in records(sess[sess["session_id"].isin([o[0] for o in order])])}
+    if flagged is None:
+        flagged = {}
+    out: list[dict[str, Any]] = []
+    for sid, link, parent, depth in order:
         s = recs[sid]
         out.append(
             {
@@ -299,15 +320,11 @@ def _tree(
                 "flags": flagged.get(sid, []),
             }
         )
-        kids = sorted(children.get(sid, []), key=lambda c: (_issue_time(recs[c[0]]), c[0]))
-        for kid, klink in reversed(kids):
-            stack.append((kid, klink, sid, depth + 1))
     return out
 
 
-def _issue_time(s: dict[str, Any]) -> pd.Timestamp:
-    t = s["issued_at"] if s["issued_at"] is not None else s["first_use"]
-    return pd.Timestamp(t) if t is not None else pd.Timestamp.max.tz_localize("UTC")
+def _when(t: Any) -> pd.Timestamp:
+    return pd.Timestamp(t) if not pd.isna(t) else pd.Timestamp.max.tz_localize("UTC")
 
 
 def _identity_row(node: str, kind: str, stats: dict[str, Any], origin: str | None) -> dict[str, Any]:
@@ -376,15 +393,6 @@ def trace(
     _one_selector(access_key_id, session_id, actor)
     src, built = get(events)
     sess = built.sessions
-    flagged: dict[str, list[str]] = {}
-    if with_flags:
-        from .flags import flags as _flags
-
-        f = _flags(src)
-        for fl in f.itertuples():
-            flagged.setdefault(str(fl.session_id), [])
-            if fl.flag not in flagged[str(fl.session_id)]:
-                flagged[str(fl.session_id)].append(str(fl.flag))
     head: list[dict[str, Any]] = []
     roots: list[tuple[str, str]] = []
     q = attribution_query()
@@ -433,7 +441,10 @@ def trace(
         if match.empty and not st["events"]:
             raise QueryError(f"identity {actor!r} does not appear in the case")
         matched = set(match["session_id"])
-        parents = {r["session_id"]: r["parent_session_id"] for r in records(sess)}
+        parents = {
+            sid: (p if isinstance(p, str) else None)
+            for sid, p in zip(sess["session_id"], sess["parent_session_id"], strict=True)
+        }
 
         def under_match(sid: str) -> bool:
             seen: set[str] = set()
@@ -447,7 +458,17 @@ def trace(
 
         roots = [(sid, "origin") for sid in match["session_id"] if not under_match(sid)]
         head.append(_identity_row(actor, "identity", st, actor))
-    body = _tree(sess, roots, flagged)
+    body = _tree(sess, roots, None)
+    if with_flags and body:
+        from .flags import flags as _flags
+
+        f = _flags(src, sessions=[r["node"] for r in body])
+        flagged: dict[str, list[str]] = {}
+        for sid, flag in zip(f["session_id"], f["flag"], strict=True):
+            if flag not in flagged.setdefault(str(sid), []):
+                flagged[str(sid)].append(str(flag))
+        for r in body:
+            r["flags"] = flagged.get(r["node"], [])
     if head:
         for r in body:
             if r["parent"] is None:
