@@ -36,7 +36,7 @@ from ...case import Case
 from ...errors import QueryError
 from .._base import IS_READ, EventSource, utc_columns
 from .build import SERVICE_KINDS
-from .table import SESSIONS, attribution_query, get
+from .table import SESSIONS, attribution_query, get, limit_memory
 
 Events = Case | pd.DataFrame | EventSource
 
@@ -327,11 +327,13 @@ def flags(
             "cross-account-chain": _cross_account,
             "iam-write-without-mfa": _iam_writes,
         }
+        restore = limit_memory(src.connection())
         try:
             for k in wanted:
                 frames.append(steps[k](src, _SUBSET))
         finally:
             src.unregister(_SUBSET)
+            restore()
     frames = [f for f in frames if len(f)]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(FLAG_COLUMNS))
     df = df.reindex(columns=list(FLAG_COLUMNS))

@@ -158,7 +158,7 @@ def build(events: Case | pd.DataFrame | EventSource) -> Built:
     """Build sessions and maps from scratch (no cache)."""
     src = source(events)
     con = src.connection()
-    restore = _limit_memory(con)
+    restore = limit_memory(con)
     try:
         run_steps(con)
         # only sessions issued by another session need the walk; the rest was resolved in SQL
@@ -216,8 +216,9 @@ def build(events: Case | pd.DataFrame | EventSource) -> Built:
     return built
 
 
-def _limit_memory(con: Any) -> Callable[[], None]:
-    """Cap DuckDB's memory for the build (it spills to a temporary folder); returns the undo."""
+def limit_memory(con: Any) -> Callable[[], None]:
+    """Cap DuckDB's memory for whole-case work (it spills to a temporary folder past
+    :data:`~.build.BUILD_MEMORY`); returns the undo, which restores the connection's settings."""
     try:
         old_mem, old_tmp = con.sql(
             "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
