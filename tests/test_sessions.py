@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis.strategies import integers as st_integers
+from hypothesis.strategies import text as st_text
 
 import iamforensics as ifx
 from iamforensics.analysis import sessions as st
@@ -372,7 +376,9 @@ def test_cache_is_reused_and_rebuilt_when_the_case_changes(tmp_path, monkeypatch
     files = {p.name for p in folders[0].iterdir()}
     assert files == {"sessions.parquet", "keys.parquet", "profiles.parquet", "partners.parquet", "meta.json"}
     # the per-event attribution, for tools that join without this package
-    att = pd.read_parquet(st.export_attribution(ifx.open_case(path), tmp_path / "out" / "attribution.parquet"))
+    att = pd.read_parquet(
+        st.export_attribution(ifx.open_case(path), tmp_path / "out" / "attribution.parquet")
+    )
     assert len(att) == len(recs) and set(att["session_id"].dropna()) == set(first["session_id"])
 
     def no_build(*a: Any, **k: Any) -> None:
@@ -447,3 +453,24 @@ def test_findings_and_ledgers_get_origins(case, events):
     # the hook detections and the IAM ledger use to name the identity behind an event
     got = st.event_origins(case).set_index("event_id")["origin"]
     assert got.to_dict() == events.set_index("event_id")["origin"].to_dict()
+
+
+def test_an_empty_case_has_no_sessions(tmp_path):
+    from iamforensics.store import init_case
+
+    case = ifx.open_case(init_case(tmp_path / "empty"))
+    assert st.sessions(case).empty and list(st.sessions(case).columns) == list(st.SESSION_COLUMNS)
+    assert st.flags(case).empty and st.attribute(case).empty
+    with pytest.raises(QueryError):
+        st.trace(case, actor=ALICE)
+
+
+@given(text=st_text(), max_len=st_integers(min_value=2, max_value=300))
+def test_cli_text_is_terminal_safe(text, max_len):
+    from iamforensics.analysis.sessions.cli import clean
+
+    out = clean(text, max_len)
+    assert len(out) <= max_len
+    assert not any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs", "Co"} for ch in out)
+    if len(text) <= max_len and all(unicodedata.category(ch)[0] in "LNPS" or ch == " " for ch in text):
+        assert out == text  # ordinary text is shown as it is
