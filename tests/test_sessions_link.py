@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pandas as pd
+
 import iamforensics as ifx
 from iamforensics.analysis import sessions as st
 from iamforensics.analysis.sessions.build import IDC_WINDOW_S, pair_identity_center, records
@@ -121,3 +123,18 @@ def test_instance_credentials_from_a_network_the_instance_never_used(tmp_path):
     assert "outside the networks its other sessions used (52.95.110.0/24)" in f.iloc[0]["detail"]
     # the same session from the NAT is not flagged; nor is the first session
     assert st.flags(case, kinds=["new-network"], sessions=["ASIAINST000000000001"]).empty
+
+
+def test_a_masked_long_term_key_is_still_the_users_own(tmp_path):
+    masked = user("mia", "AKIA****************")
+    case = ifx.open_case(
+        ingest_records([rec("2024-03-01T09:00:00Z", "ListUsers", "iam.amazonaws.com", masked)], tmp_path)
+    )
+    e = st.attribute(case).iloc[0]
+    assert (e["origin"], e["origin_kind"], e["chain_depth"], e["attribution"]) == (
+        f"arn:aws:iam::{A}:user/mia",
+        "iam-user",
+        0,
+        "none",
+    )
+    assert pd.isna(e["origin_key"])  # a masked key names no key

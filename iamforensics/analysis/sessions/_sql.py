@@ -113,8 +113,11 @@ FROM x
 
 
 #: Origin of an event that no session explains (long-term keys, password sign-ins, services).
+#: An ``AKIA`` prefix marks a long-term key even when an export masked the rest (``AKIA****``).
+_AKIA = "starts_with(coalesce(access_key_id, ''), 'AKIA')"
+
 DIRECT_ORIGIN = f"""CASE
-    WHEN user_type IN ('IAMUser', 'Root') AND {LONG_KEY} THEN actor
+    WHEN user_type IN ('IAMUser', 'Root') AND {_AKIA} THEN actor
     WHEN user_type IN ('IAMUser', 'Root') AND NOT {VALID_KEY} AND session_creation_date IS NULL
          AND event_source = 'signin.amazonaws.com' THEN actor
     WHEN user_type IN ('SAMLUser', 'WebIdentityUser', 'IdentityCenterUser') THEN actor
@@ -125,8 +128,8 @@ DIRECT_ORIGIN = f"""CASE
 END"""
 
 DIRECT_KIND = f"""CASE
-    WHEN user_type = 'IAMUser' AND ({LONG_KEY} OR event_source = 'signin.amazonaws.com') THEN 'iam-user'
-    WHEN user_type = 'Root' AND ({LONG_KEY} OR event_source = 'signin.amazonaws.com') THEN 'root'
+    WHEN user_type = 'IAMUser' AND ({_AKIA} OR event_source = 'signin.amazonaws.com') THEN 'iam-user'
+    WHEN user_type = 'Root' AND ({_AKIA} OR event_source = 'signin.amazonaws.com') THEN 'root'
     WHEN user_type = 'SAMLUser' THEN 'idp-saml'
     WHEN user_type = 'WebIdentityUser' THEN 'idp-web-identity'
     WHEN user_type = 'IdentityCenterUser' THEN 'identity-center-user'

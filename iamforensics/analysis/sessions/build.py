@@ -30,7 +30,7 @@ from ...timeparse import parse_time
 from . import steps
 
 #: Version of the algorithm: part of the cache key, so a change rebuilds cached tables.
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 #: creationDate may fall a second before the issuing event's eventTime (the call completes
 #: after the credentials exist) or after it; the closest match wins, ties are ambiguous.
 FALLBACK_TOLERANCE_S = 1
