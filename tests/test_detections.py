@@ -42,7 +42,8 @@ def test_findings_columns_and_severity_filter(case) -> None:  # type: ignore[no-
     df = findings(case)
     assert tuple(df.columns) == FINDINGS_COLUMNS
     assert set(df["rule"]) == {"iam-create-user", "cloudtrail-stop-logging"}
-    assert df["origin"].isna().all()  # no session attribution in this case
+    # session attribution: calls made with a user's own long-term key have the user as origin
+    assert (df["origin"] == df["actor"]).all()
     assert df["time"].is_monotonic_increasing
     high = findings(case, min_severity="high")
     assert set(high["rule"]) == {"cloudtrail-stop-logging"}
