@@ -453,6 +453,9 @@ def test_findings_and_ledgers_get_origins(case, events):
     # the hook detections and the IAM ledger use to name the identity behind an event
     got = st.event_origins(case).set_index("event_id")["origin"]
     assert got.to_dict() == events.set_index("event_id")["origin"].to_dict()
+    some = list(events["event_id"].iloc[::7])
+    picked = st.event_origins(case, some).set_index("event_id")["origin"]
+    assert sorted(picked.index) == sorted(some) and picked.to_dict() == got[some].to_dict()
 
 
 def test_an_empty_case_has_no_sessions(tmp_path):

@@ -139,9 +139,24 @@ def attribute(
     return _lists(utc_columns(df, "event_time"), "candidates")
 
 
-def event_origins(events: Events) -> pd.DataFrame:
-    """``event_id`` and ``origin`` of every event (for findings and ledgers that name who is behind)."""
-    return attribute(events, columns=["event_id", "origin", "origin_kind", "chain_depth"])
+def event_origins(events: Events, event_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """``event_id``, ``origin``, ``origin_kind`` and ``chain_depth`` of every event, or of
+    ``event_ids`` only (for findings and ledgers that name who is behind, in one query).
+
+    Examples
+    --------
+    >>> event_origins(case, ["7b8a5ebd-bf0b-461f-bc36-f34a41db8fe6"])  # doctest: +SKIP
+    """
+    cols = ["event_id", "origin", "origin_kind", "chain_depth"]
+    if event_ids is None:
+        return attribute(events, columns=cols)
+    src, _ = get(events)
+    select = ", ".join(cols)
+    df = src.sql(
+        f"SELECT {select} FROM ({attribution_query()}) WHERE event_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(event_ids)],
+    )
+    return df
 
 
 def _lists(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
