@@ -201,13 +201,16 @@ def run_task(
     strict: bool,
     max_bytes: int,
     on_unit: Callable[[dict[str, Any]], None] | None = None,
+    attempt: str = "",
 ) -> list[dict[str, Any]]:
     """Ingest one group of evidence units into staging (runs in a worker process).
 
     ``on_unit`` is called with each unit's result as it finishes (in-process runs use it
-    to move the progress bar file by file).
+    to move the progress bar file by file). ``attempt`` makes the task's quarantine file
+    name unique per try, so a retried task (see :mod:`iamforensics.ingest_dask`) never
+    appends to what a dead try left behind.
     """
-    tag = f"t{task_no:06d}"
+    tag = f"t{task_no:06d}{attempt}"
     stager = Stager(Path(case) / STAGING / run_id, tag)
     quarantine = QuarantineWriter(case, f"{run_id}-{tag}")
     results: list[dict[str, Any]] = []
