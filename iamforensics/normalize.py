@@ -421,6 +421,10 @@ def prepare(raw: bytes, source_index: int) -> Item | Reject:
     except UnicodeDecodeError:
         return Reject(source_index, f"invalid UTF-8 at byte {_utf8_offset(raw)} of the record", bytes(raw))
     except (msgspec.DecodeError, orjson.JSONDecodeError, TypeError) as exc:
+        if "UTF-8" in str(exc):  # msgspec's own message gives no offset: find the byte
+            return Reject(
+                source_index, f"invalid UTF-8 at byte {_utf8_offset(raw)} of the record", bytes(raw)
+            )
         return Reject(source_index, f"invalid JSON record: {exc}", bytes(raw))
     return check(rec, text, source_index, secret=secret)
 
@@ -511,12 +515,16 @@ def user_agent_family(ua: str | None) -> str | None:
     low = s.lower()
     if not low:
         return "other"
-    if "terraform" in low:
-        return "terraform"
-    if "cloudformation" in low:
-        return "cloudformation"
+    # Most specific first: the client a UA starts with names the tool that made the call
+    # ("aws-cli/2.15 ... command/cloudformation.describe-stacks" is the CLI calling
+    # CloudFormation). Terraform is the exception: it prefixes or suffixes the Go SDK's UA
+    # ("aws-sdk-go/1.29 ... Terraform/0.12") and names CloudFormation in "api/cloudformation#".
     if low.startswith("aws-cli/"):
         return "aws-cli"
+    if "terraform" in low:
+        return "terraform"
+    if low == "cloudformation.amazonaws.com" or "cloudformation" in low:
+        return "cloudformation"
     if (
         low in ("console.amazonaws.com", "signin.amazonaws.com")
         or low.startswith(("console.", "s3console", "aws console", "mozilla/", "aws internal"))
@@ -555,11 +563,15 @@ def classify_ip(value: str | None) -> tuple[str | None, str | None]:
         ip = ipaddress.ip_address(s)
     except ValueError:
         return None, "invalid"
-    if ip.is_unspecified:
-        return None, "invalid"
     mapped = getattr(ip, "ipv4_mapped", None)
     if mapped is not None:  # ::ffff:a.b.c.d is the IPv4 client; store it so it joins with IPv4 rows
         ip = mapped
+    if ip.is_unspecified or ip.is_multicast:
+        # No client sends from :: / 0.0.0.0 or a multicast group: a redaction or a forgery.
+        return None, "invalid"
+    # "private" is every address that is not globally routable: RFC 1918 and ULA fc00::/7,
+    # loopback, link-local fe80::/10, shared 100.64/10, and documentation/reserved ranges
+    # (192.0.2/24, 2001:db8::/32): never an Internet client, whatever the evidence says.
     return str(ip), ("public" if ip.is_global else "private")
 
 

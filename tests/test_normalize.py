@@ -7,6 +7,7 @@ quirks listed in shared/data/README.md; the real datasets are ingested in test_i
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -534,6 +535,19 @@ def test_empty_session_token_is_left_alone():
         ("2600:1f18:4a3:6900::1", "2600:1f18:4a3:6900::1", "public"),
         ("::1", "::1", "private"),
         ("::ffff:10.0.0.1", "10.0.0.1", "private"),
+        # IPv6 classes from the ipaddress properties: link-local, ULA fc00::/7, documentation.
+        ("fe80::1", "fe80::1", "private"),
+        ("fe80::", "fe80::", "private"),
+        ("fc00::1", "fc00::1", "private"),
+        ("fd12:3456:789a::1", "fd12:3456:789a::1", "private"),
+        ("2001:db8::", "2001:db8::", "private"),  # documentation: not globally routable
+        ("2001:db8:0:0:0:0:0:7", "2001:db8::7", "private"),
+        ("::ffff:81.2.69.161", "81.2.69.161", "public"),
+        ("2a05:d018:1234::5", "2a05:d018:1234::5", "public"),
+        ("ff02::1", None, "invalid"),  # multicast is never a client address
+        ("224.0.0.251", None, "invalid"),
+        ("::", None, "invalid"),
+        ("::ffff:0.0.0.0", None, "invalid"),
         ("253.252.51.07", None, "invalid"),  # leading-zero octets (stratus, LogLicker)
         ("035.249.253.232", None, "invalid"),
         ("255.090.254.5", None, "invalid"),
@@ -628,6 +642,19 @@ UA_EXAMPLES = [  # cloudtrail-reference.md §6.2, one line per family example
     ("[Boto3/1.34.84 md/Botocore#1.34.84 ua/2.0 os/linux#6.1]", "sdk:python"),
     ("aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 exec-env/grimoire_5e8a stratus-red-team_83e1", "sdk:go"),
     ("", "other"),
+    # The client a UA starts with wins over a service it names (the sample scenario's
+    # "command/cloudformation.describe-stacks"); Terraform names it as "api/cloudformation#".
+    (
+        "aws-cli/2.15.19 Python/3.11.6 Darwin/23.4.0 exe/x86_64 prompt/off command/cloudformation.describe-stacks",
+        "aws-cli",
+    ),
+    (
+        "APN/1.0 HashiCorp/1.0 Terraform/1.8.2 (+https://www.terraform.io) terraform-provider-aws/5.48.0 "
+        "(+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.26.1 os/linux lang/go#1.22.2 "
+        "md/GOOS#linux md/GOARCH#amd64 api/cloudformation#1.30.4",
+        "terraform",
+    ),
+    ("aws-sdk-go/1.29.7 (go1.13.7; darwin; amd64) APN/1.0 HashiCorp/1.0 Terraform/0.12.24", "terraform"),
 ]
 
 
@@ -635,6 +662,23 @@ UA_EXAMPLES = [  # cloudtrail-reference.md §6.2, one line per family example
 def test_user_agent_family(ua, family):
     assert user_agent_family(ua) == family
     assert row(rec(userAgent=ua))["user_agent_family"] == family
+
+
+def test_user_agent_family_of_the_sample_cli_calling_cloudformation():
+    # Read off the sample scenario's own file, not restated: the CLI calling CloudFormation.
+    root = Path(__file__).resolve().parent.parent / "data" / "samples" / "AWSLogs" / "058264710392"
+    f = (
+        root
+        / "CloudTrail/eu-west-1/2024/05/07/058264710392_CloudTrail_eu-west-1_20240507T1010Z_CcznCHrlkSio52EF.json.gz"
+    )
+    recs = [
+        r
+        for r in json.loads(gzip.decompress(f.read_bytes()))["Records"]
+        if "cloudformation" in r["userAgent"]
+    ]
+    assert recs and all(r["userAgent"].startswith("aws-cli/") for r in recs)
+    table, rejects = normalize_records(recs)
+    assert not rejects and set(table.column("user_agent_family").to_pylist()) == {"aws-cli"}
 
 
 def test_user_agent_family_absent():
