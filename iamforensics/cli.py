@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "iam.cli",
     "analysis.sessions",
     "analysis.cli",
+    "report.cli",
 )
 
 

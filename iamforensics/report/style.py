@@ -35,11 +35,25 @@ def use_house_style() -> None:
     plt.style.use(str(STYLE))
 
 
-def plain(text: object, max_len: int = 120) -> str:
-    """Text from evidence made safe for a label: no mathtext, no newlines, bounded length."""
-    s = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    s = s.replace("$", r"\$")
-    return s if len(s) <= max_len else s[: max_len - 1] + "…"
+def plain(text: object, max_len: int = 120, *, parse_math: bool | None = None) -> str:
+    """Text from evidence made safe for a label: no mathtext, no newlines, bounded length.
+
+    ``$`` is escaped only when the text it goes into parses mathtext (``parse_math``, by
+    default ``rcParams["text.parse_math"]`` now, i.e. off under the house style); escaping
+    it for a text drawn with mathtext off would show a stray backslash.
+
+    Examples
+    --------
+    >>> plain("cost $5\\n", parse_math=False)
+    'cost $5'
+    >>> plain("$x^2$", parse_math=True) == "\\\\$x^2\\\\$"
+    True
+    """
+    s = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    if len(s) > max_len:
+        s = s[: max_len - 1] + "…"
+    math = mpl.rcParams["text.parse_math"] if parse_math is None else parse_math
+    return s.replace("$", r"\$") if math else s
 
 
 def caption(fig_or_ax: Figure | Axes, case_name: str, window: str | None = None, note: str = "") -> None:
@@ -53,7 +67,8 @@ def caption(fig_or_ax: Figure | Axes, case_name: str, window: str | None = None,
     fig.text(
         0.01,
         0.005,
-        plain("  |  ".join(parts), 200),
+        # Drawn with mathtext off whatever the style, so the text is not escaped either.
+        plain("  |  ".join(parts), 200, parse_math=False),
         ha="left",
         va="bottom",
         fontsize=8,
