@@ -99,6 +99,39 @@ def test_sniff_scores():
     assert readers.detect(b'{"Records": []}').name == "cloudtrail"
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b'{"Records": [{"kinesis": {"data": "eyJ4IjogMX0="}, "eventID": "shardId-0:1"}]}',  # Lambda event
+        b'{"Records": "a string, not an array"}',
+        b'{"report": {"Records": [{"eventName": "x"}]}}',  # nested, not the envelope
+        b'{"title": "How to read \\"Records\\" from S3", "body": "..."}',
+    ],
+)
+def test_a_records_key_alone_is_not_the_cloudtrail_envelope(head):
+    assert cloudtrail.sniff(head) < 80
+
+
+def test_records_in_an_eventbridge_head_do_not_outrank_the_eventbridge_reader():
+    # A big EventBridge event whose head is cut before its end (first_object cannot decode
+    # it) and whose CloudTrail detail carries a "Records" key in its parameters: the
+    # eventbridge reader scores 80 on its keys, and a mere "Records" used to tie it at 80
+    # and win by name.
+    detail = record(1, requestParameters={"Records": [{"id": i} for i in range(5)]})
+    doc = {
+        "version": "0",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "detail": detail,
+    }
+    head = json.dumps(doc).encode()[:-40]
+    assert b'"Records"' in head
+    assert readers.detect(head).name == "eventbridge"
+    whole = json.dumps(doc).encode()
+    (item,) = list(readers.detect(whole).read(whole, "x"))
+    assert isinstance(item, Item) and item.record.eventID == detail["eventID"]
+
+
 # --- damage stays local -------------------------------------------------------------------
 
 

@@ -87,3 +87,16 @@ def test_parse_kv_round_trip(obj):
         return v
 
     assert parse_kv(render(obj)) == obj
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=200), objects)
+def test_first_object_of_bytes_that_are_not_utf8_is_none_not_an_error(junk, obj):
+    from iamforensics.readers._common import _LAST_FIRST, first_object
+
+    latin1 = json.dumps(obj, ensure_ascii=False).encode("latin-1", errors="replace") + b'{"k": "caf\xe9"}'
+    for head in (junk, b"{" + junk, b'[{"eventName": "\xff\xfe"}', latin1, b"\xef\xbb\xbf{\xc3"):
+        _LAST_FIRST[:] = [None, None]
+        got = first_object(head)
+        assert got is None or isinstance(got, dict)
+    assert first_object(b'{"eventName": "caf\xc3\xa9"}') == {"eventName": "café"}

@@ -9,6 +9,7 @@ import pytest
 import iamforensics as ifx
 from iamforensics import readers
 from iamforensics.cli import main
+from iamforensics.errors import EvidenceError
 from iamforensics.store import read_quarantine
 from tests.conftest import shared_path
 from tests.readers_helpers import plaso_events, stratus_records
@@ -92,3 +93,30 @@ def test_format_override_and_formats_listing(tmp_path, capsys):
         "logstash",
     } <= listed
     assert {"datadog", "splunk", "csv-repr", "wrapped", "not-evidence"} <= listed
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_cloudtrail_saved_as_utf16_is_quarantined_by_name_not_skipped(tmp_path, encoding):
+    # A real record file re-saved in a wide encoding (PowerShell's Out-File writes UTF-16):
+    # it used to be skipped as binary non-evidence (JSON) or read as NUL-riddled columns (CSV).
+    recs = stratus_records()[:5]
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "good.json").write_text(json.dumps({"Records": recs[:3]}))
+    wide = json.dumps({"Records": recs[3:]}).encode(encoding)
+    (ev / "wide.json").write_bytes(wide)
+    (ev / "wide.csv").write_bytes(f"Event name,Event time\n{recs[0]['eventName']},x\n".encode(encoding))
+    with pytest.raises(readers.NoFormatError, match="UTF-(16|32).* not UTF-8"):
+        readers.detect(wide[: readers.HEAD_BYTES])
+    report = ifx.ingest([str(ev)], tmp_path / "case", jobs=1)
+    assert report.identity_holds and report.counts["written"] == 3 and report.counts["quarantined"] == 2
+    by_name = {q["source"].rsplit("/", 1)[-1]: q for q in read_quarantine(tmp_path / "case")}
+    assert set(by_name) == {"wide.json", "wide.csv"}
+    assert all("not UTF-8" in q["reason"] and "iconv" in q["reason"] for q in by_name.values())
+    with pytest.raises(EvidenceError, match=r"wide\.(json|csv): .*not UTF-8"):
+        ifx.ingest([str(ev / "wide.json"), str(ev / "wide.csv")], tmp_path / "strict", jobs=1, strict=True)
+
+
+def test_wide_text_naming_no_cloudtrail_field_is_still_non_evidence():
+    notes = "Investigation notes, nothing else here.\n".encode("utf-16")
+    assert readers.detect(notes).name == "not-evidence"

@@ -72,6 +72,9 @@ def detect(head: bytes) -> Reader:
     Raises :class:`NoFormatError` (an :class:`EvidenceError`) naming the closest format
     and why the content is not that format when no reader recognizes them.
     """
+    wide = wide_encoding(head)
+    if wide is not None:
+        raise NoFormatError(None, wide)
     best: tuple[int, str] = (0, "")
     for name, reader in sorted(REGISTRY.items()):
         try:
@@ -83,6 +86,62 @@ def detect(head: bytes) -> Reader:
     if not best[1]:
         raise NoFormatError(*closest(head))
     return REGISTRY[best[1]]
+
+
+#: Byte-order marks of the encodings AWS never writes (longest first: UTF-32 LE starts like UTF-16 LE).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32-LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32-BE"),
+    (b"\xff\xfe", "UTF-16-LE"),
+    (b"\xfe\xff", "UTF-16-BE"),
+)
+
+
+def _wide_guess(head: bytes) -> str | None:
+    """UTF-16/32 encoding of a head, from its byte-order mark or its NUL pattern, else None."""
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return enc
+    h = head[:64]
+    if len(h) < 8 or h.count(0) < len(h) // 3:
+        return None
+    # ASCII text in a wide encoding: every other (or three in four) byte is NUL.
+    if h[0] and not h[1] and not h[2] and not h[3]:
+        return "UTF-32-LE"
+    if not h[0] and not h[1] and not h[2] and h[3]:
+        return "UTF-32-BE"
+    if h[0] and not h[1] and h[2] and not h[3]:
+        return "UTF-16-LE"
+    if not h[0] and h[1] and not h[2] and h[3]:
+        return "UTF-16-BE"
+    return None
+
+
+def wide_encoding(head: bytes) -> str | None:
+    """Why a head in UTF-16/32 that holds JSON or names CloudTrail fields is not read, else None.
+
+    Every reader reads UTF-8 (what AWS writes); a file re-saved as UTF-16 (Windows tools,
+    PowerShell's ``Out-File``) would otherwise be skipped as binary or read as garbage
+    columns. Wide text that names no CloudTrail field is left to the other rules.
+
+    Examples
+    --------
+    >>> wide_encoding('{"Records": []}'.encode("utf-16"))[:35]
+    'it is UTF-16-LE text, not UTF-8: AWS'
+    """
+    enc = _wide_guess(head)
+    if enc is None:
+        return None
+    cut = len(head) - len(head) % (4 if enc.startswith("UTF-32") else 2)
+    text = head[:cut].decode(enc, errors="replace").lstrip("\ufeff \t\r\n")
+    from .not_evidence import MENTIONS  # here: not_evidence imports this module
+
+    if text[:1] not in ("{", "[") and not MENTIONS.search(text.encode("utf-8")):
+        return None
+    return (
+        f"it is {enc} text, not UTF-8: AWS writes CloudTrail as UTF-8 JSON; convert the file "
+        f"(iconv -f {enc} -t UTF-8) and ingest it again"
+    )
 
 
 def closest(head: bytes) -> tuple[str | None, str]:

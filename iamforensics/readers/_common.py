@@ -171,6 +171,13 @@ def first_object(head: bytes) -> dict[str, Any] | None:
 
 
 def _first_object(head: bytes) -> dict[str, Any] | None:
+    try:
+        return _first_object_of(head)
+    except (ValueError, UnicodeError):  # text that is not UTF-8 JSON: no object to sniff
+        return None
+
+
+def _first_object_of(head: bytes) -> dict[str, Any] | None:
     s = strip_bom(head).lstrip(b" \t\r\n")
     if s[:1] == b"[":
         s = s[1:].lstrip(b" \t\r\n")

@@ -29,13 +29,23 @@ def _first_byte(head: bytes) -> int:
     return s[0] if s else 0
 
 
+#: The S3 delivery envelope as AWS writes it: ``Records`` the first key, its value an array.
+_ENVELOPE = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*"Records"\s*:\s*\[\s*(\]|\{|\Z)?')
+_MARKERS = (b'"eventVersion"', b'"eventTime"', b'"eventName"', b'"eventSource"')
+
+
 def sniff(head: bytes) -> int:
     first = _first_byte(head)
     if first not in (ord("{"), ord("[")):
         return 0
-    if b'"Records"' in head[:4096]:
+    marked = any(m in head for m in _MARKERS)
+    m = _ENVELOPE.match(head)
+    # A "Records" key alone proves nothing (S3 notifications, Kinesis/SQS events, any
+    # JSON mentioning the word): the envelope must open the document with an array that
+    # is empty or holds records with CloudTrail fields.
+    if m is not None and (m.group(1) in (b"]", b"") or (m.group(1) == b"{" and marked)):
         return 80
-    if b'"eventVersion"' in head or b'"eventTime"' in head or b'"eventName"' in head:
+    if marked:
         return 60
     return 20  # JSON of some kind: this reader will say why it is not CloudTrail
 
