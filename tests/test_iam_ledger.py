@@ -331,3 +331,60 @@ def test_a_role_session_granting_its_own_role_is_a_self_grant():
     row = privilege_ledger(table.to_pandas()).iloc[0]
     assert row["self_grant"] and row["subject_arn"] == f"arn:aws:iam::{acct}:role/{role}"
     assert row["admin_level"] == "full"
+
+
+def test_sample_scenario_ledger_names_the_identity_behind_each_change():
+    case_dir, answers = sample_case()
+    by_id = privilege_ledger(open_case(case_dir)).set_index("event_id")
+    leaked = answers["leaked_key"]
+    # the escalation was made with the leaked long-term key: its owner is the origin
+    for e in answers["techniques"]["privilege_escalation"]["events"]:
+        if e["event_name"] in LEDGER_EVENTS:
+            assert by_id.loc[e["event_id"], "origin"] == leaked["owner_arn"]
+    # the admin's changes come through her console session: the session resolves to her
+    admin = [e for e in answers["benign_findings"]["iam_admin_work"] if e["event_name"] in LEDGER_EVENTS]
+    assert admin
+    for e in admin:
+        row = by_id.loc[e["event_id"]]
+        assert row["origin"] == row["actor"] and ":user/" in row["origin"]
+    assert by_id["origin"].notna().all()
+
+
+def test_an_assumed_role_change_names_the_user_behind_the_session(tmp_path):
+    from tests.detections_helpers import make_case, rec, role_identity
+
+    role_arn = "arn:aws:iam::111122223333:role/ops"
+    alice = {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::111122223333:user/alice",
+        "userName": "alice",
+        "principalId": "AIDAALICEEXAMPLE0001",
+        "accountId": "111122223333",
+        "accessKeyId": "AKIAALICEEXAMPLE0001",
+    }
+    issue = rec(
+        "AssumeRole",
+        "sts.amazonaws.com",
+        key="l1",
+        identity=alice,
+        rp={"roleArn": role_arn, "roleSessionName": "ops-session", "durationSeconds": 3600},
+        resp={
+            "credentials": {"accessKeyId": "ASIAOPSSESSIONXX", "expiration": "May 1, 2024, 11:00:00 AM"},
+            "assumedRoleUser": {"arn": "arn:aws:sts::111122223333:assumed-role/ops/ops-session"},
+        },
+    )
+    identity = role_identity("ops", "ops-session")
+    identity["accessKeyId"] = "ASIAOPSSESSIONXX"
+    change = rec(
+        "AttachUserPolicy",
+        "iam.amazonaws.com",
+        key="l2",
+        minutes=5,
+        identity=identity,
+        rp={"userName": "mallory", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+    )
+    case = make_case(tmp_path, [issue, change])
+    row = privilege_ledger(case).set_index("event_id").loc[change["eventID"]]
+    assert row["actor"].startswith("arn:aws:sts::111122223333:assumed-role/ops/")
+    assert row["origin"] == "arn:aws:iam::111122223333:user/alice"
+    assert privilege_ledger(case, origins=False)["origin"].isna().all()

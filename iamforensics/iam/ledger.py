@@ -449,7 +449,8 @@ def privilege_ledger(
     identities), ``subject_admin`` (the subject's level in the snapshot, ``unknown``
     without it; root is ``full``), ``trusted_principals`` and ``outside_accounts`` for trust
     policies, ``self_grant``, the ``actor`` (granted by), ``origin`` (the identity at the root of
-    the actor's session chain when iamforensics.analysis.sessions is available, else null) and
+    the actor's session chain, from :func:`iamforensics.analysis.sessions.event_origins`; null when
+    no session explains the event) and
     ``outcome`` (``succeeded``, ``denied``, ``failed``).
 
     Examples
@@ -515,32 +516,17 @@ def _fill_subject_arns(events: Case | pd.DataFrame, df: pd.DataFrame) -> None:
 
 
 def _origins(case: Case, event_ids: list[str]) -> dict[str, str]:
-    """Origins from the sessions module when it exists (another module; used only if present)."""
-    try:
-        from ..analysis import sessions  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    origin_of = getattr(sessions, "origin_of", None)
-    if origin_of is None:
-        return {}
-    out: dict[str, str] = {}
-    for eid in event_ids:
-        try:
-            chain = origin_of(case, eid)
-        except Exception:  # noqa: BLE001 - an unattributed event keeps a null origin
-            continue
-        value: Any = None
-        if isinstance(chain, str):
-            value = chain
-        elif isinstance(chain, dict):
-            value = chain.get("origin")
-        elif isinstance(chain, pd.DataFrame) and "origin" in chain and chain["origin"].notna().any():
-            value = chain["origin"].dropna().iloc[0]
-        else:
-            value = getattr(chain, "origin", None)
-        if value is not None:
-            out[eid] = str(value)
-    return out
+    """event id -> the identity behind it (session attribution), in one query for all events.
+
+    An assumed-role or federated session's change names the user, key owner, IdP subject or
+    service at the root of its chain; a change made with long-term credentials names the
+    identity itself; an event no session explains keeps a null origin.
+    """
+    from ..analysis.sessions import event_origins
+
+    found = event_origins(case, event_ids=event_ids)
+    found = found[found["origin"].notna()]
+    return dict(zip(found["event_id"].astype(str), found["origin"].astype(str), strict=True))
 
 
 def admin_activity(
