@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analysis.sessions",
     "analysis.cli",
     "report.cli",
+    "ddl",
 )
 
 
@@ -63,15 +64,33 @@ def _s3_options(args: argparse.Namespace) -> S3Options | None:
 def _ingest(args: argparse.Namespace) -> int:
     from .ingest import ingest
 
-    report = ingest(
-        args.evidence,
-        args.case,
-        jobs=args.jobs,
-        strict=args.strict,
-        fmt=args.format,
-        progress=not args.quiet,
-        s3=_s3_options(args),
-    )
+    if args.scheduler and args.engine != "dask":
+        from .errors import EvidenceError
+
+        raise EvidenceError("--scheduler applies to --engine dask")
+    if args.engine == "dask":
+        from .ingest_dask import ingest_dask
+
+        report = ingest_dask(
+            args.evidence,
+            args.case,
+            scheduler=args.scheduler,
+            workers=args.jobs or 2,
+            strict=args.strict,
+            fmt=args.format,
+            progress=not args.quiet,
+            s3=_s3_options(args),
+        )
+    else:
+        report = ingest(
+            args.evidence,
+            args.case,
+            jobs=args.jobs,
+            strict=args.strict,
+            fmt=args.format,
+            progress=not args.quiet,
+            s3=_s3_options(args),
+        )
     print(report.summary())
     unreadable = [r for r in report.sources if r.get("unreadable")]
     if unreadable:
@@ -118,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strict", action="store_true", help="stop at the first problem")
     s.add_argument("--format", default=None, help="force a reader (see 'iamforensics formats')")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local worker processes, or Dask workers (a LocalCluster of --jobs processes, default 2)",
+    )
+    s.add_argument(
+        "--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) for --engine dask"
+    )
     g = s.add_argument_group(
         "S3 evidence (s3://bucket/prefix)",
         "Read straight from S3 with the standard AWS credential chain, no local copy. "
