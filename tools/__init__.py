@@ -1,0 +1,1 @@
+"""Developer tools: build and run the guided notebooks."""
