@@ -36,7 +36,7 @@ pytest: dev
 test: lint typecheck pytest
 
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: install
 	$(BIN)/python bench/ingest.py
