@@ -21,16 +21,18 @@ from iamforensics.store import EVENTS, STAGING, load_manifest, read_quarantine
 distributed = pytest.importorskip("dask.distributed")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "AWSLogs"
-#: One delivery day of the sample: both accounts' trails and the organization trail, which
-#: repeats their management events byte for byte (duplicates across files, hence across workers).
+#: Ten delivery hours of one day of the sample: both accounts' trails and the organization
+#: trail, which repeats their management events byte for byte (duplicates across files, hence
+#: across workers).
 DAY = "2024/05/07"
+HOURS = "_20240507T0"
 
 
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("evidence") / "AWSLogs"
     for f in sorted(SAMPLES.rglob("*.json.gz")):
-        if f"/{DAY}/" in f.as_posix():
+        if f"/{DAY}/" in f.as_posix() and HOURS in f.name:
             dest = out / f.relative_to(SAMPLES)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest)
@@ -95,33 +97,33 @@ def test_dask_ingest_equals_local(evidence: Path, local_case: Path, cluster: Any
 
 
 class KillOnce(distributed.WorkerPlugin):  # type: ignore[misc]
-    """Makes the worker that reads ``target`` first stage it, then die (os._exit), once."""
+    """Makes the worker that stages rows of ``target`` write them to disk, then die, once."""
 
     def __init__(self, target: str, marker: str):
         self.target = target
         self.marker = marker
 
     def setup(self, worker: Any) -> None:
-        import importlib
+        from iamforensics import store
 
-        # The package re-exports the function ``ingest``, which hides the module attribute.
-        ing = importlib.import_module("iamforensics.ingest")
-        orig = ing._process_blob
+        orig = store.Stager.add
         target, marker = self.target, self.marker
 
-        def process(blob: Any, fmt: Any, stager: Any, quarantine: Any, strict: bool) -> dict[str, Any]:
-            res = orig(blob, fmt, stager, quarantine, strict)
-            if blob.display.endswith(target) and not os.path.exists(marker):
-                # Leave real partial output behind, as a crash mid-task would: staging
-                # parts on disk and a quarantine line, then die without cleanup.
+        def add(stager: Any, table: pa.Table) -> None:
+            orig(stager, table)
+            sources = set(table.column("source").to_pylist())
+            if any(s.endswith(target) for s in sources) and not os.path.exists(marker):
+                # Leave real partial output behind, as a crash mid-task would: staging parts
+                # on disk and a line in this try's quarantine file, then die without cleanup.
                 stager.close()
-                quarantine.add(blob.display, 0, "left by a killed worker", b"{}")
-                quarantine.close()
+                run_dir = stager.staging  # CASE/.staging/<run>
+                q = store.QuarantineWriter(run_dir.parent.parent, f"{run_dir.name}-{stager.tag}")
+                q.add(target, 0, "left by a killed worker", b"{}")
+                q.close()
                 Path(marker).write_text("killed")
                 os._exit(1)
-            return res
 
-        ing._process_blob = process
+        store.Stager.add = add
 
 
 def test_killed_worker_loses_and_doubles_nothing(
