@@ -14,8 +14,10 @@ True
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import io
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,8 +34,10 @@ h1{border-bottom:3px solid #0072B2;padding-bottom:.3rem;margin-bottom:.5rem}
 h2{border-bottom:1px solid #ccc;margin-top:3rem;padding-bottom:.2rem;color:#0b3d62}
 h3{margin:1.6rem 0 .3rem;font-size:1.02rem}
 table{border-collapse:collapse;font-size:.8rem;margin:.4rem 0 .3rem;display:block;overflow-x:auto;max-width:100%}
-th,td{border:1px solid #ddd;padding:.2rem .45rem;text-align:left;vertical-align:top;max-width:28rem;
-overflow-wrap:anywhere}th{background:#eef3f8;white-space:nowrap}tr:nth-child(even) td{background:#fafbfc}
+th,td{border:1px solid #ddd;padding:.2rem .45rem;text-align:left;vertical-align:top;max-width:30rem;
+overflow-wrap:break-word}th{background:#eef3f8;white-space:nowrap}tr:nth-child(even) td{background:#fafbfc}
+td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}td.t{white-space:nowrap}
+.row{display:flex;flex-wrap:wrap;gap:0 2.5rem;align-items:flex-start}
 figure{margin:1.2rem 0;text-align:center}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#555;margin-top:.2rem}
 .note{color:#555;font-size:.85rem;margin:.1rem 0 .8rem}.lead{font-size:1rem}
@@ -76,13 +80,30 @@ def figure_png_b64(fig: Figure, dpi: int = 110) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def cell_text(value: object) -> object:
-    """A cell as page text: lists joined, UTC times without the offset noise."""
+def cell_text(value: object, max_cell: int = 160) -> str:
+    """A cell as page text: lists joined, UTC times without the offset noise, missing as empty."""
     if isinstance(value, list | tuple | np.ndarray):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, pd.Timestamp):
-        return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M:%S")
-    return value
+        value = ", ".join(str(v) for v in value)
+    elif value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    elif isinstance(value, pd.Timestamp | dt.datetime):
+        value = value.strftime("%Y-%m-%d %H:%M:%S")
+    elif isinstance(value, float):
+        value = f"{value:,.3f}".rstrip("0").rstrip(".")
+    elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = f"{value:,}" if abs(int(value)) < 10**12 else str(value)
+    text = str(value)
+    return text if len(text) <= max_cell else text[: max_cell - 1] + "…"
+
+
+# Break opportunities after separators, so long ARNs and paths wrap at a '/' or ':' rather
+# than mid-word, while numbers and short words never wrap.
+_BREAK_AFTER = re.compile(r"([/:_.,@=])")
+
+
+def cell_html(value: object, max_cell: int = 160) -> str:
+    """One cell, escaped first; only ``<wbr>`` (our own markup) is added afterwards."""
+    return _BREAK_AFTER.sub(r"\1<wbr>", esc(cell_text(value, max_cell)))
 
 
 def table_html(
@@ -92,26 +113,46 @@ def table_html(
     columns: list[str] | None = None,
     file: str = "",
 ) -> str:
-    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
-    shown = df.head(max_rows)[cols].copy()
-    for col in shown.columns:
-        s = shown[col]
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            shown[col] = s.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
-        elif s.dtype == object:
-            shown[col] = s.map(cell_text).map(
-                lambda v: v if not isinstance(v, str) or len(v) <= max_cell else v[: max_cell - 1] + "…"
-            )
+    """The first ``max_rows`` rows of ``df`` (``columns`` only), with a note of the total."""
     if df.empty:
-        return '<p class="note">none</p>'
-    out = shown.to_html(index=False, escape=True, border=0, na_rep="")
+        return '<p class="note">None.</p>'
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    shown = df.head(max_rows)
+    numeric = {
+        c
+        for c in cols
+        if pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c])
+    }
+    times = {c for c in cols if pd.api.types.is_datetime64_any_dtype(shown[c])}
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    rows = []
+    for rec in shown[cols].itertuples(index=False, name=None):
+        cells = (
+            f'<td class="n">{esc(cell_text(v, max_cell))}</td>'
+            if c in numeric
+            else f'<td class="t">{esc(cell_text(v, max_cell))}</td>'
+            if c in times
+            else f"<td>{cell_html(v, max_cell)}</td>"
+            for c, v in zip(cols, rec, strict=True)
+        )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    out = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     hidden = len(df.columns) - len(cols)
     where = f"tables/{file}" if file else "tables/"
+    more = f"; {hidden} more columns" if hidden else ""
     if len(df) > max_rows:
-        out += f'<p class="note">First {max_rows} of {len(df):,} rows; all rows are in {esc(where)}.</p>'
-    elif hidden:
-        out += f'<p class="note">{len(df):,} rows; {hidden} more columns in {esc(where)}.</p>'
+        out += (
+            f'<p class="note">First {max_rows} of {len(df):,} rows{more}; all of it is in {esc(where)}.</p>'
+        )
+    else:
+        out += (
+            f'<p class="note">{len(df):,} row{"s" if len(df) != 1 else ""}{more}; also in {esc(where)}.</p>'
+        )
     return out
+
+
+def _is_small(df: pd.DataFrame, columns: list[str] | None) -> bool:
+    return len(columns or df.columns) <= 3 and len(df) <= MAX_ROWS
 
 
 def render(title: str, meta: dict[str, str], sections: list[Section], footer: str = "") -> str:
@@ -140,11 +181,20 @@ def render(title: str, meta: dict[str, str], sections: list[Section], footer: st
                 f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{figure_png_b64(fig)}">'
                 f"<figcaption>{esc(name)}</figcaption></figure>"
             )
+        row: list[str] = []  # small tables (a few columns) sit side by side
         for name, df in s.tables.items():
-            parts.append(
-                f"<h3>{esc(name)}</h3>"
-                + table_html(df, s.max_rows, columns=s.columns.get(name), file=s.files.get(name, ""))
+            block = f"<h3>{esc(name)}</h3>" + table_html(
+                df, s.max_rows, columns=s.columns.get(name), file=s.files.get(name, "")
             )
+            if _is_small(df, s.columns.get(name)):
+                row.append(f"<div>{block}</div>")
+                continue
+            if row:
+                parts.append('<div class="row">' + "".join(row) + "</div>")
+                row = []
+            parts.append(block)
+        if row:
+            parts.append('<div class="row">' + "".join(row) + "</div>")
         parts.append("</section>")
     if footer:
         parts.append(f"<footer>{esc(footer)}</footer>")

@@ -117,15 +117,15 @@ def overview(w: Window) -> Section:
     fmt = "%Y-%m-%d %H:%M:%S UTC"
     summary = pd.DataFrame(
         [
-            ("events", f"{w.events:,}"),
+            ("events", w.events),
             ("first event", w.first.strftime(fmt) if w.first is not None else "none"),
             ("last event", w.last.strftime(fmt) if w.last is not None else "none"),
-            ("actors", f"{int(row['actors']):,}"),
-            ("accounts", f"{int(row.get('accounts', 0)):,}"),
-            ("regions", f"{int(row['regions']):,}"),
-            ("source addresses", f"{int(row['ips']):,}"),
-            ("failed calls", f"{int(row['errors']):,}"),
-            ("read-only calls", f"{int(row['reads']):,}"),
+            ("actors", int(row["actors"])),
+            ("accounts", int(row.get("accounts", 0))),
+            ("regions", int(row["regions"])),
+            ("source addresses", int(row["ips"])),
+            ("failed calls", int(row["errors"])),
+            ("read-only calls", int(row["reads"])),
         ],
         columns=["measure", "value"],
     )
@@ -246,14 +246,18 @@ def mfa(w: Window) -> Section:
 
     coverage = am.mfa_coverage(w.case, **w.bounds)
     outcomes = am.sign_in_outcomes(w.case, **w.bounds)
+    # The chart shows who made sensitive calls (IAM, STS, trail, MFA changes): dozens of
+    # identical 'no MFA' bars of CI roles would hide them.
+    sensitive = coverage[coverage["sensitive"] > 0] if "sensitive" in coverage.columns else coverage
+    drawn_cov = sensitive if not sensitive.empty else coverage
     figs = {
         "Console sign-ins by outcome and MFA": chart(
             w, lambda ax: pm.sign_in_outcomes(outcomes, ax=ax), (10, 3.8)
         ),
-        "MFA coverage per actor": chart(
+        "MFA coverage of the actors who made sensitive calls": chart(
             w,
-            lambda ax: pm.coverage(coverage, ax=ax, max_actors=20),
-            (10, 1.5 + 0.3 * min(20, max(1, len(coverage)))),
+            lambda ax: pm.coverage(drawn_cov, ax=ax, max_actors=20),
+            (10, 1.5 + 0.3 * min(20, max(1, len(drawn_cov)))),
         ),
     }
     return Section(
@@ -353,7 +357,21 @@ def sessions(w: Window) -> Section:
             keep &= begin < w.end
         s = s[keep]
     flags = st.flags(w.case, sessions=list(s["session_id"])) if not s.empty else pd.DataFrame()
-    # The chart shows sessions people started first: service sessions are many and routine.
+    s = s.copy()
+    s["flags"] = ""
+    s["_rank"] = len(RANK)
+    if not flags.empty:
+        flags = flags.assign(_rank=flags["severity"].map(RANK).fillna(len(RANK)))
+        flags = flags.sort_values(["_rank", "time"], kind="stable").reset_index(drop=True)
+        per = flags.groupby("session_id").agg(
+            names=("flag", lambda v: ", ".join(sorted(set(v)))), rank=("_rank", "min")
+        )
+        s["flags"] = s["session_id"].map(per["names"]).fillna("")
+        s["_rank"] = s["session_id"].map(per["rank"]).fillna(len(RANK))
+        flags = flags.drop(columns="_rank")
+    # Flagged sessions first (worst flag first), then in issue order.
+    s = s.sort_values(["_rank", "issued_at"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+    # The chart shows sessions people started: service sessions are many and routine.
     people = s[s["origin_kind"] != "aws-service"] if "origin_kind" in s.columns else s
     drawn = (people if not people.empty else s).head(30)
     ev = (
@@ -364,7 +382,7 @@ def sessions(w: Window) -> Section:
         else None
     )
     figs = {
-        "Sessions started by people (not AWS services), first 30": chart(
+        "Sessions started by people (not AWS services): flagged first, up to 30": chart(
             w,
             lambda ax: session_timeline(drawn, ev, ax=ax, max_sessions=30),
             (11, 1.6 + 0.34 * max(1, len(drawn))),
@@ -377,7 +395,7 @@ def sessions(w: Window) -> Section:
         tables={"Session flags": flags, "Sessions": s},
         figures=figs,
         columns={
-            "Session flags": ["flag", "severity", "session_id", "principal", "origin", "time", "detail"],
+            "Session flags": ["severity", "flag", "time", "session_id", "principal", "detail"],
             "Sessions": [
                 "session_id",
                 "kind",
@@ -387,11 +405,14 @@ def sessions(w: Window) -> Section:
                 "issued_at",
                 "last_use",
                 "events",
+                "flags",
             ],
         },
     )
 
 
+#: Severities, worst first (findings and session flags share them).
+RANK = {k: i for i, k in enumerate(("critical", "high", "medium", "low", "informational"))}
 SEVERITY_COLOURS = {"critical": PALETTE[3], "high": PALETTE[1], "medium": PALETTE[4], "low": PALETTE[5]}
 
 
@@ -438,6 +459,10 @@ def findings(w: Window) -> Section:
         if w.end is not None:
             keep &= t < w.end
         f = f[keep].reset_index(drop=True)
+    if not f.empty:
+        order = f["severity"].map(RANK).fillna(len(RANK))
+        f = f.assign(_rank=order).sort_values(["_rank", "time"], kind="stable").drop(columns="_rank")
+        f = f.reset_index(drop=True)
     counts = f["severity"].value_counts().to_dict() if not f.empty else {}
     text = (
         f"{len(f):,} findings: "

@@ -45,11 +45,11 @@ def plain(text: object, max_len: int = 120, *, parse_math: bool | None = None) -
     Examples
     --------
     >>> plain("cost $5\\n", parse_math=False)
-    'cost $5'
+    'cost $5 '
     >>> plain("$x^2$", parse_math=True) == "\\\\$x^2\\\\$"
     True
     """
-    s = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    s = "".join(ch if ch.isprintable() else " " for ch in str(text))
     if len(s) > max_len:
         s = s[: max_len - 1] + "…"
     math = mpl.rcParams["text.parse_math"] if parse_math is None else parse_math
