@@ -31,6 +31,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 pytest: dev
+	tools/ensure_chromium.sh
 	$(BIN)/pytest -n $(JOBS) -q
 
 test: lint typecheck pytest
