@@ -162,3 +162,24 @@ def test_errors_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out == ddl(S3, "athena", table="ir_2024")
     assert main(["ddl", "--case", S3, "--engine", "athena", "--table", "ir-2024"]) == 2
     assert "Athena name" in capsys.readouterr().err
+
+
+def test_case_and_view_read_only_the_window_and_columns() -> None:
+    # The promise the DDL view shares with Case: a time window opens only its days' files and
+    # only the selected columns are read (DuckDB's EXPLAIN ANALYZE of the real queries).
+    case = samples_case()
+    con = case.connection()
+    days = con.execute("SELECT count(DISTINCT event_date) FROM events").fetchone()[0]
+    where, params = case.where("2024-05-07 10:00", "2024-05-08", actor=["nobody"])
+    plan = con.execute(
+        "EXPLAIN ANALYZE SELECT event_time, event_name FROM events" + where, params
+    ).fetchall()[0][1]
+    assert f"Scanning Files: 1/{days}" in plan and days > 1
+    projected = re.search(r"Projections:(.*?)(?:Filters|File Filters|Scanning)", plan, flags=re.S)
+    assert projected is not None
+    cols = set(re.findall(r"\b[a-z_]+\b", projected.group(1)))
+    assert {"event_time", "event_name"} <= cols and "raw" not in cols and "request_parameters" not in cols
+    # A window ending at midnight does not open the next day.
+    where, params = case.where("2024-05-07", "2024-05-09")
+    plan = con.execute("EXPLAIN ANALYZE SELECT count(*) FROM events" + where, params).fetchall()[0][1]
+    assert f"Scanning Files: 2/{days}" in plan
