@@ -214,8 +214,9 @@ _TOKEN_KEY = re.compile(rb"(?i)sessiontoken")
 
 def has_session_token(raw: bytes) -> bool:
     """True when the JSON text may hold a sessionToken key (any case): it needs redaction."""
-    # The substring tests are a cheap filter (memchr speed) in front of the regex.
-    return (b"oken" in raw or b"OKEN" in raw) and _TOKEN_KEY.search(raw) is not None
+    # The substring tests are a cheap filter (memchr speed); then an ASCII-lowered copy
+    # is searched (what the case-insensitive regex matches, ~8x faster on 1-2 KB).
+    return (b"oken" in raw or b"OKEN" in raw) and b"sessiontoken" in raw.lower()
 
 
 #: In compact JSON, the value after a ``"sessionToken":`` key when it is a string or null.
@@ -781,6 +782,19 @@ _NO_LOGIN: tuple[str | None, bool | None] = (None, None)
 _UUID_RE2 = _UUID.pattern
 
 
+def string_array(values: Sequence[str | None]) -> pa.Array:
+    """``pa.array(values, pa.string())``, ~15x faster: pyarrow converts a list of str to
+    ``large_string`` at memcpy speed but to ``string`` at ~0.5 us a value (pyarrow 26),
+    and the cast between the two only narrows the offsets.
+
+    Examples
+    --------
+    >>> string_array(["a", None]).type
+    DataType(string)
+    """
+    return pa.array(values, pa.large_string()).cast(pa.string())
+
+
 def _of(objs: list[Any], attr: str) -> list[Any]:
     """``obj.attr`` for each object, None where the object is None."""
     get = attrgetter(attr)
@@ -834,11 +848,33 @@ def _on_behalf(text: str | None) -> tuple[str | None, str | None]:
 
 def _event_ids(eids: list[str | None], raws: list[str]) -> pa.Array | list[str]:
     """The event_id column: real UUIDs as they are, the rest through :func:`event_id_of`."""
-    arr = pa.array(eids, pa.string())
+    arr = string_array(eids)
     ok = pc.fill_null(pc.match_substring_regex(arr, _UUID_RE2), False)
     if pc.all(ok).as_py():
         return arr
     return [e if k else event_id_of(e, raw) for e, k, raw in zip(eids, ok.to_pylist(), raws, strict=True)]
+
+
+def normalize_groups(groups: Sequence[tuple[Sequence[Item], str, str]]) -> pa.Table:
+    """:func:`normalize` of the records of many files at once: ``(items, source, format)`` each.
+
+    One call builds each column once for all the files: normalize's fixed cost (about 70
+    Arrow conversions) is paid per batch, not per delivery file of a handful of records.
+
+    Examples
+    --------
+    >>> a, b = prepare(b'{"eventTime":"2024-01-01T00:00:00Z","eventName":"A"}', 0), prepare(
+    ...     b'{"eventTime":"2024-01-01T00:00:01Z","eventName":"B"}', 0)
+    >>> normalize_groups([([a], "f1", "cloudtrail"), ([b], "f2", "cloudtrail")]).column("source").to_pylist()
+    ['f1', 'f2']
+    """
+    items = [it for g in groups for it in g[0]]
+    sources: list[str] = []
+    formats: list[str] = []
+    for its, src, fmt in groups:
+        sources += [src] * len(its)
+        formats += [fmt] * len(its)
+    return _normalize(items, string_array(sources), string_array(formats))
 
 
 def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.Table:
@@ -854,9 +890,17 @@ def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.T
     1
     """
     n = len(items)
+    return _normalize(
+        items,
+        pa.repeat(pa.scalar(source, pa.string()), n),
+        pa.repeat(pa.scalar(source_format, pa.string()), n),
+    )
+
+
+def _normalize(items: Sequence[Item], sources: pa.Array, formats: pa.Array) -> pa.Table:
     recs = [it.record for it in items]
     raws = [it.raw for it in items]
-    raw_column = pa.array(raws, pa.string())
+    raw_column = string_array(raws)
     # Rows that may hold a sessionToken take the full payload path (which applies the
     # exact test): prepare already knows; else the cheap filter of has_session_token.
     tokens = [("oken" in it.raw or "OKEN" in it.raw) if it.secret is None else it.secret for it in items]
@@ -923,20 +967,33 @@ def normalize(items: Sequence[Item], *, source: str, source_format: str) -> pa.T
         if name in ("event_time", "session_creation_date"):
             arrays.append(parse_time_column(cols[name]))
         elif name == "source":
-            arrays.append(pa.array([source] * n, type=pa.string()))
+            arrays.append(sources)
         elif name == "source_format":
-            arrays.append(pa.array([source_format] * n, type=pa.string()))
+            arrays.append(formats)
         elif isinstance(cols[name], pa.Array):
             arrays.append(cols[name])
+        elif field.type == pa.string():
+            arrays.append(string_array(cols[name]))
         else:
             arrays.append(pa.array(cols[name], type=field.type))
     return pa.Table.from_arrays(arrays, schema=EVENTS_SCHEMA)
 
 
+def unparsed_rows(table: pa.Table) -> tuple[pa.Table, list[int]]:
+    """(the rows whose eventTime parsed, the positions of those that did not)."""
+    bad = pc.is_null(table.column("event_time"))
+    if not pc.any(bad).as_py():
+        return table, []
+    return table.filter(pc.invert(bad)), pc.indices_nonzero(bad).to_pylist()
+
+
+def unparsed_reject(item: Item) -> Reject:
+    """The reject of a record whose eventTime did not parse."""
+    return Reject(item.source_index, f"unparseable eventTime {item.record.eventTime!r}", item.raw.encode())
+
+
 def split_unparsed_times(table: pa.Table, items: Sequence[Item]) -> tuple[pa.Table, list[Reject]]:
     """Move rows whose eventTime did not parse out of the table, as rejects."""
-    import pyarrow.compute as pc
-
     bad = pc.is_null(table.column("event_time"))
     if not pc.any(bad).as_py():
         return table, []

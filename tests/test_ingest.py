@@ -389,17 +389,46 @@ def test_one_huge_file_is_normalized_in_batches(tmp_path, monkeypatch):
         )
     (tmp_path / "huge.json").write_text('{"Records":[' + ",".join(parts) + "]}")
     batches: list[int] = []
-    real = ingest_mod.normalize
+    real = ingest_mod.normalize_groups
 
-    def spy(items: Any, **kw: Any) -> Any:
-        batches.append(len(items))
-        return real(items, **kw)
+    def spy(groups: Any) -> Any:
+        batches.append(sum(len(g[0]) for g in groups))
+        return real(groups)
 
-    monkeypatch.setattr(ingest_mod, "normalize", spy)
+    monkeypatch.setattr(ingest_mod, "normalize_groups", spy)
     report = ifx.ingest([str(tmp_path / "huge.json")], tmp_path / "case", jobs=1)
     assert report.counts["read"] == report.counts["written"] == n
     assert max(batches) <= ingest_mod.BATCH and sum(batches) == n and len(batches) >= n // ingest_mod.BATCH
     assert len(ifx.open_case(tmp_path / "case")) == n
+
+
+def test_small_files_are_normalized_together_and_each_keeps_its_own_counts(tmp_path, monkeypatch):
+    # 40 delivery files of 3 records (one with an unparseable eventTime each): one
+    # normalize call for all of them, yet each file's manifest entry and quarantine line
+    # name that file, and the accounting identity holds.
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for f in range(40):
+        recs = [rec(f * 3 + i) for i in range(3)]
+        recs[1]["eventTime"] = f"not a time {f}"
+        (ev / f"f{f:02d}.json").write_text(json.dumps({"Records": recs}))
+    calls: list[int] = []
+    real = ingest_mod.normalize_groups
+
+    def spy(groups: Any) -> Any:
+        calls.append(len(groups))
+        return real(groups)
+
+    monkeypatch.setattr(ingest_mod, "normalize_groups", spy)
+    report = ifx.ingest([str(ev)], tmp_path / "case", jobs=1)
+    assert calls == [40]
+    assert report.identity_holds and report.counts["written"] == 80 and report.counts["quarantined"] == 40
+    for src in report.sources:
+        assert (src["records"], src["staged"], src["quarantined"]) == (3, 2, 1)
+    q = {(Path(x["source"]).name, x["reason"]) for x in read_quarantine(tmp_path / "case")}
+    assert q == {(f"f{f:02d}.json", f"unparseable eventTime 'not a time {f}'") for f in range(40)}
+    df = ifx.open_case(tmp_path / "case").events()
+    assert sorted(df.groupby("source").size().to_dict().values()) == [2] * 40
 
 
 # --- strict ----------------------------------------------------------------------------------
