@@ -488,6 +488,8 @@ def _finalize(
         "finished": now(),
         "seconds": round(seconds, 3),
         "evidence": evidence,
+        # Sources are recorded as given; custody checks resolve relative ones against this.
+        "cwd": os.getcwd(),
         "options": options,
         "counts": counts,
         "identity_holds": holds,
