@@ -152,3 +152,37 @@ def test_notebook_runs_and_shows_the_answers(path: Path, case_path: Path, tmp_pa
         }
         assert (out / "tables" / "privilege_ledger.csv").is_file()
         assert (out / "report" / "report.html").is_file()
+
+
+def test_start_here_ingests_evidence_into_a_new_case(tmp_path: Path) -> None:
+    """00 with EVIDENCE: the ingest summary, then the overview of the case it made."""
+    evidence = ROOT / "data" / "samples" / "public" / "stratus-red-team"
+    case = tmp_path / "stratus-case"
+    path = NOTEBOOKS[STEMS.index("00_start_here")]
+    executed = run_notebook(path, tmp_path, {"CASE": str(case), "EVIDENCE": [str(evidence)]}, html=False)
+    text = _text(nbformat.read(executed, as_version=4))
+    assert "accounting identity holds" in text
+    assert "StopLogging" in text and "ConsoleLogin" in text
+    assert (case / "case.json").is_file()
+
+
+def test_iam_changes_with_credential_report_and_details(case_path: Path, tmp_path: Path) -> None:
+    """07 with the IAM snapshots: the audit and the admin principals appear next to the ledger."""
+    from tests.iam_fixtures import CREDENTIAL_REPORT, write_details
+
+    report = tmp_path / "credential-report.csv"
+    report.write_text(CREDENTIAL_REPORT)
+    details = [str(p) for p in write_details(tmp_path)]
+    path = NOTEBOOKS[STEMS.index("07_iam_changes")]
+    params = {
+        "CASE": str(case_path),
+        "CREDENTIAL_REPORT": str(report),
+        "AUTHORIZATION_DETAILS": details,
+        "AS_OF": "2024-05-12",
+    }
+    executed = run_notebook(path, tmp_path, params, html=False)
+    text = _text(nbformat.read(executed, as_version=4))
+    assert "root-access-keys" in text and "privileged-user-mfa" in text
+    assert "arn:aws:iam::111111111111:role/breakglass" in text
+    assert "audit skipped" not in text and "admins unknown" not in text
+    assert "ops-support-readonly" in text  # the ledger still comes from the case's CloudTrail

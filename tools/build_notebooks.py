@@ -808,9 +808,9 @@ now.""",
         "params",
         PARAMS_COMMON
         + """
-CREDENTIAL_REPORT = None  # a credential report (CSV or the CLI's JSON); None: the case's, if any
-AUTHORIZATION_DETAILS = None  # get-account-authorization-details JSON; None: the case's, if any
-AS_OF = None  # the audit's date (default: the report's GeneratedTime)""",
+CREDENTIAL_REPORT = None  # credential report file(s) (CSV or the CLI's JSON); None: the case's, if any
+AUTHORIZATION_DETAILS = None  # get-account-authorization-details file(s); None: the case's, if any
+AS_OF = None  # the audit's date, e.g. "2024-05-12" (default: the report's GeneratedTime; a CSV report has none)""",
     ),
     ("code", SETUP),
     (
@@ -825,8 +825,8 @@ The credential report and authorization details given as parameters, else those 
         """from iamforensics import iam
 from iamforensics.iam.cli import stored_inputs
 
-report_files = [CREDENTIAL_REPORT] if CREDENTIAL_REPORT else stored_inputs(case.path, "credential-report")
-details_files = [AUTHORIZATION_DETAILS] if AUTHORIZATION_DETAILS else stored_inputs(case.path, "authorization-details")
+report_files = CREDENTIAL_REPORT or stored_inputs(case.path, "credential-report")
+details_files = AUTHORIZATION_DETAILS or stored_inputs(case.path, "authorization-details")
 details = iam.load_authorization_details(details_files) if details_files else None
 credentials = iam.credential_report(report_files) if report_files else None
 print(f"credential report: {report_files or 'none'}")
@@ -905,6 +905,15 @@ keys and passwords added to an account that can do anything.""",
 print("granted admin in the window:", made_admin)
 ledger[ledger["subject_admin"].isin(["full", "iam"]) | (ledger["subject_type"] == "root")
        | ledger["subject"].isin(made_admin)][ledger_columns]""",
+    ),
+    (
+        "md",
+        """Who is admin-equivalent now, by the authorization details (`*` or `iam:*` on `*`, root
+included), with the policies that make them so; empty without the details.""",
+    ),
+    (
+        "code",
+        """iam.admin_principals(details) if details is not None else print("no authorization details: admins unknown")""",
     ),
     (
         "md",
