@@ -389,11 +389,48 @@ def _check_chains(
     return rows
 
 
+def _resolve(name: str, cwd: str | None) -> str:
+    """Where a recorded source is now: absolute as recorded, else under the ingest's cwd."""
+    if os.path.isabs(name) or not cwd:
+        return name
+    return os.path.join(cwd, name)
+
+
+def _split_member(path: str) -> tuple[str, str] | None:
+    """``archive.zip!member`` -> (archive, member) when the left part is a file and the whole is not."""
+    if "!" not in path or os.path.exists(path):
+        return None
+    archive, member = path.split("!", 1)
+    return (archive, member) if member else None
+
+
+def _member_hashes(archive: str) -> dict[str, str]:
+    """sha256 of every member of an archive, as ingest hashed them (the member's stored bytes)."""
+    from .sources import _refs_for_file
+
+    out: dict[str, str] = {}
+    prefix = len(archive) + 1
+    for ref in _refs_for_file(archive):
+        for unit in open_units(ref):
+            sha = unit.sha256
+            if sha is not None:
+                out[unit.display[prefix:]] = sha
+    return out
+
+
 def check_custody(case: str | Path) -> pd.DataFrame:
     """Does the evidence on disk still match the sha256 the case recorded at ingest?
 
+    Relative source paths are resolved against the directory the ingest ran in (recorded in
+    the manifest), so the check gives the same answer from any working directory. Members of
+    zip and tar archives are re-read from the archive and hashed as ingest hashed them.
+
     Returns one row per recorded local source file: path, recorded and current sha256,
-    verdict (unchanged, changed, missing, archive-member).
+    verdict (unchanged, changed, missing).
+
+    Examples
+    --------
+    >>> check_custody("out/case")  # doctest: +SKIP
     """
     from .sources import sha256_file
     from .store import load_manifest, require_case
@@ -402,31 +439,31 @@ def check_custody(case: str | Path) -> pd.DataFrame:
     manifest = load_manifest(root)
     rows = []
     seen: set[str] = set()
+    archives: dict[str, dict[str, str] | None] = {}
     for run in manifest.get("runs", []):
+        cwd = run.get("cwd")
         for src in run.get("sources", []):
             name = src.get("source", "")
             if name in seen or "://" in name:
                 continue
             seen.add(name)
             recorded = src.get("sha256")
-            if "!" in name and not os.path.exists(name):
-                # Archive members are hashed as stored inside the archive.
-                rows.append(
-                    {"file": name, "recorded": recorded, "current": None, "verdict": "archive-member"}
-                )
-                continue
-            if not os.path.exists(name):
-                rows.append({"file": name, "recorded": recorded, "current": None, "verdict": "missing"})
-                continue
-            current = sha256_file(name)
-            rows.append(
-                {
-                    "file": name,
-                    "recorded": recorded,
-                    "current": current,
-                    "verdict": "unchanged" if current == recorded else "changed",
-                }
-            )
+            path = _resolve(name, cwd)
+            current: str | None = None
+            split = _split_member(path)
+            if split is not None:
+                archive, member = split
+                if archive not in archives:
+                    archives[archive] = _member_hashes(archive) if os.path.isfile(archive) else None
+                hashes = archives[archive]
+                current = None if hashes is None else hashes.get(member)
+            elif os.path.exists(path):
+                current = sha256_file(path)
+            if current is None:
+                verdict = "missing"
+            else:
+                verdict = "unchanged" if current == recorded else "changed"
+            rows.append({"file": name, "recorded": recorded, "current": current, "verdict": verdict})
     return pd.DataFrame(rows, columns=["file", "recorded", "current", "verdict"])
 
 

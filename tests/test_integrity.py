@@ -267,3 +267,61 @@ def test_cli_verify_and_custody(tmp_path, trail, capsys):
     assert main(["verify", "--case", str(case)]) == 1
     m = ifx.open_case(case).manifest
     assert len(m["verifications"]) == 2 and m["verifications"][1]["custody"]["changed"] == 1
+
+
+def _write_logs(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        p = folder / f"{ACCT}_CloudTrail_{REGION}_20240506T0{i}00Z_custody{i}.json.gz"
+        p.write_bytes(gzip.compress(json.dumps({"Records": [_record(500 + i, START)]}).encode()))
+        out.append(p)
+    return out
+
+
+def test_custody_resolves_relative_sources_from_any_directory(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    _write_logs(work / "evidence", 2)
+    monkeypatch.chdir(work)
+    ifx.ingest(["evidence"], "case", jobs=1)
+    # Run the check from elsewhere: relative paths recorded at ingest still resolve.
+    monkeypatch.chdir(tmp_path)
+    custody = check_custody(work / "case")
+    assert len(custody) == 2 and set(custody.verdict) == {"unchanged"}
+    (work / "evidence" / sorted(p.name for p in (work / "evidence").iterdir())[0]).unlink()
+    assert sorted(check_custody(work / "case").verdict) == ["missing", "unchanged"]
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_custody_rehashes_archive_members(tmp_path, kind):
+    import tarfile
+    import zipfile
+
+    logs = _write_logs(tmp_path / "logs", 3)
+    archive = tmp_path / f"evidence.{kind}"
+
+    def pack(files: list[Path], replace: bytes | None = None) -> None:
+        if kind == "zip":
+            with zipfile.ZipFile(archive, "w") as zf:
+                for i, f in enumerate(files):
+                    zf.writestr(f.name, replace if (replace and i == 0) else f.read_bytes())
+        else:
+            with tarfile.open(archive, "w:gz") as tf:
+                for i, f in enumerate(files):
+                    if replace and i == 0:
+                        f.write_bytes(replace)
+                    tf.add(f, arcname=f.name)
+
+    pack(logs)
+    case = tmp_path / "case"
+    ifx.ingest([str(archive)], case, jobs=1)
+    custody = check_custody(case)
+    assert len(custody) == 3 and set(custody.verdict) == {"unchanged"}
+    assert all("!" in f for f in custody.file)
+    # One member altered, one removed: the archive is re-read and each member re-hashed.
+    pack(logs[:2], replace=gzip.compress(b'{"Records": []}'))
+    verdicts = check_custody(case).set_index("file").verdict
+    assert sorted(verdicts) == ["changed", "missing", "unchanged"]
+    assert verdicts[f"{archive}!{logs[2].name}"] == "missing"
+    archive.unlink()
+    assert set(check_custody(case).verdict) == {"missing"}
