@@ -186,3 +186,50 @@ def test_iam_changes_with_credential_report_and_details(case_path: Path, tmp_pat
     assert "arn:aws:iam::111111111111:role/breakglass" in text
     assert "audit skipped" not in text and "admins unknown" not in text
     assert "ops-support-readonly" in text  # the ledger still comes from the case's CloudTrail
+
+
+def test_record_text_is_escaped_in_the_html(tmp_path: Path) -> None:
+    """Every string in a record is attacker-controlled: markup in it stays text in the HTML."""
+    import json
+
+    from iamforensics import ingest
+
+    hostile = "<script>alert('ua')</script>"
+    records = [
+        {
+            "eventVersion": "1.10",
+            "userIdentity": {
+                "type": "IAMUser",
+                "principalId": "AIDAEXAMPLEHOSTILE01",
+                "arn": "arn:aws:iam::111122223333:user/<img src=x onerror=alert(1)>",
+                "accountId": "111122223333",
+                "accessKeyId": "AKIAHOSTILEEXAMPLE01",
+                "userName": "<img src=x onerror=alert(1)>",
+            },
+            "eventTime": f"2024-05-08T02:{i:02d}:00Z",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "CreateUser" if i % 2 else "ListUsers",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "5.188.10.77",
+            "userAgent": hostile,
+            "requestParameters": {"userName": '<b>$x$</b>=HYPERLINK("http://example.invalid")'},
+            "responseElements": None,
+            "eventID": f"00000000-0000-4000-8000-0000000000{i:02d}",
+            "readOnly": not i % 2,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "111122223333",
+        }
+        for i in range(6)
+    ]
+    evidence = tmp_path / "hostile.json"
+    evidence.write_text(json.dumps({"Records": records}))
+    case = tmp_path / "case"
+    ingest([evidence], case, jobs=1)
+    path = NOTEBOOKS[STEMS.index("01_timeline")]
+    executed = run_notebook(
+        path, tmp_path / "nb", {"CASE": str(case), "ACCESS_KEY_ID": "AKIAHOSTILEEXAMPLE01"}
+    )
+    html = executed.with_suffix(".html").read_text(encoding="utf-8")
+    assert "AKIAHOSTILEEXAMPLE01" in html
+    assert hostile not in html and "<img src=x" not in html and "<b>$x$</b>" not in html
+    assert "&lt;script&gt;alert(" in html or "&lt;img src=x" in html

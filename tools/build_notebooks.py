@@ -157,7 +157,8 @@ caption(ax, case.name, window)""",
     (
         "md",
         """The same events as a day x hour-of-day heatmap (UTC): routine work shows as the same hours
-every day; activity far from them (here, the small hours of 8 and 10 May) deserves a look.""",
+every day; a hot cell far from them (here, 02:00 UTC on 8 May, the attacker's burst) deserves a
+look.""",
     ),
     (
         "code",

@@ -104,14 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     for i, path in enumerate(paths, 1):
         t = time.perf_counter()
-        print(f"[{i}/{len(paths)}] {path.name} ...", end=" ", flush=True)
+        # On its own line: the kernel's own log lines (stderr) may follow it.
+        print(f"[{i}/{len(paths)}] {path.name}", flush=True)
         try:
             run_notebook(path, out, parameters_for(path, case, out, sigma), html=not args.no_html)
         except Exception as exc:  # noqa: BLE001 - report every notebook, then fail
             failed.append(path.name)
-            print(f"FAILED ({time.perf_counter() - t:.1f} s)\n  {type(exc).__name__}: {str(exc)[:2000]}")
+            print(
+                f"    FAILED ({time.perf_counter() - t:.1f} s)\n    {type(exc).__name__}: {str(exc)[:2000]}"
+            )
             continue
-        print(f"ok ({time.perf_counter() - t:.1f} s)")
+        print(f"    ok ({time.perf_counter() - t:.1f} s)", flush=True)
     total = time.perf_counter() - t0
     print(f"{len(paths) - len(failed)} of {len(paths)} notebooks ran in {total:.1f} s; written to {out}")
     return 1 if failed else 0
