@@ -31,7 +31,15 @@ def to_utc(value: TimeLike) -> pd.Timestamp | None:
     """A time bound as a UTC timestamp (naive values are taken as UTC)."""
     if value is None:
         return None
-    ts = pd.Timestamp(value)
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        # A mistyped --start/--end is an expected problem: one clear line, not a pandas traceback.
+        raise QueryError(
+            f"not a time: {value!r} (use ISO 8601, e.g. 2024-05-06 or 2024-05-06T10:00Z)"
+        ) from exc
+    if ts is pd.NaT:
+        raise QueryError(f"not a time: {value!r}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 

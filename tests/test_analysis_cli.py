@@ -58,6 +58,14 @@ def test_analyze_needs_since_for_first_seen(capsys):
     assert "--since" in capsys.readouterr().err
 
 
+def test_analyze_bad_time_is_one_line_not_a_traceback(capsys):
+    case = stratus_case("ec2-get-password-data")
+    for opt in ("--start", "--end"):
+        assert main(["analyze", "timeline", "--case", str(case.path), opt, "yesterday-ish"]) == 2
+        err = capsys.readouterr().err
+        assert "not a time: 'yesterday-ish'" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
 def test_terminal_cells_cannot_carry_escape_sequences():
     import pandas as pd
 

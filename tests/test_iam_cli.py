@@ -136,3 +136,10 @@ def test_a_case_without_events_still_gets_the_snapshot_analyses(tmp_path, inputs
         "ghost",
     }
     assert not (empty / "iam" / "audit.csv").exists()  # no credential report, no audit
+
+
+def test_bad_as_of_is_one_line_error(case_dir, inputs, capsys):
+    cr, _ = inputs
+    assert main(["iam", "--case", str(case_dir), "--credential-report", str(cr), "--as-of", "12/13/ne"]) == 2
+    err = capsys.readouterr().err
+    assert "not a time" in err and len(err.splitlines()) == 1

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..case import to_utc
 from ..errors import QueryError
 from .credential_report import credential_report
 
@@ -133,7 +134,8 @@ def audit(
         if gen.empty:
             raise QueryError("as_of is needed: the credential report does not say when it was generated")
         as_of = gen.max()
-    now = _ts(as_of)
+    now = to_utc(as_of)  # a mistyped --as-of is a QueryError, not a pandas traceback
+    assert now is not None
     key_cutoff = now - pd.Timedelta(days=key_max_age_days)
     unused_cutoff = now - pd.Timedelta(days=unused_days)
     root_cutoff = now - pd.Timedelta(days=root_recent_days)
