@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from iamforensics.analysis.cli import terminal_table
 from iamforensics.cli import main
 from tests.analysis_helpers import stratus_case, stratus_records
@@ -73,3 +75,17 @@ def test_terminal_cells_cannot_carry_escape_sequences():
     text = terminal_table(df)
     assert "\x1b" not in text and "next line" in text and text.count("\n") == 2
     assert max(len(line) for line in text.splitlines()) < 100
+
+
+def test_limit_zero_prints_every_row_and_negative_is_refused(capsys):
+    case = stratus_case("ec2-get-password-data")
+    assert main(["analyze", "timeline", "--case", str(case.path), "--limit", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "more rows" not in out
+    n_all = len(case.events())
+    assert main(["analyze", "timeline", "--case", str(case.path), "--limit", "1"]) == 0
+    assert f"{n_all - 1} more rows" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # argparse rejects it with a usage line
+        main(["analyze", "timeline", "--case", str(case.path), "--limit", "-1"])
+    assert exc.value.code == 2
+    assert "not a row count" in capsys.readouterr().err

@@ -73,8 +73,20 @@ def _cell(value: Any, width: int = 80) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def _limit(text: str) -> int:
+    """--limit: a row count, 0 meaning all rows (a negative count would cut from the end)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"not a row count: {text!r} (0 prints every row)")
+    return n
+
+
 def terminal_table(df: pd.DataFrame, limit: int = 50) -> str:
     """``df`` as plain text for a terminal, every cell cleaned and cut (first ``limit`` rows)."""
+    limit = len(df) if limit == 0 else limit
     shown = df.head(limit).astype(object).map(_cell) if len(df) else df
     shown.columns = [_cell(c) for c in shown.columns]
     text = shown.to_string(index=False) if len(df) else "(no rows)"
@@ -118,6 +130,6 @@ def register_cli(sub: Any) -> None:
     s.add_argument("--by", default="event_name", help="apis: group key (event_name, service, actor, ...)")
     s.add_argument("--top", type=int, default=20, help="apis: keys shown before 'other'")
     s.add_argument("--mmdb", action="append", help="MaxMind City/Country/ASN .mmdb to use (repeatable)")
-    s.add_argument("--limit", type=int, default=50, help="rows printed (default 50)")
+    s.add_argument("--limit", type=_limit, default=50, help="rows printed (default 50; 0 for all)")
     s.add_argument("--csv", help="write the whole result to this CSV file instead of printing")
     s.set_defaults(func=_run)
