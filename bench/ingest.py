@@ -19,6 +19,11 @@ Usage::
     .venv/bin/python bench/ingest.py                  # 1,000,000 records, all contenders
     .venv/bin/python bench/ingest.py --records 3000000 --skip-duckdb --skip-pandas
     .venv/bin/python bench/ingest.py --only kit-1 --records 200000   # one contender
+
+Cases and Parquet files go to a folder of this run only (``--out``/run-<time>-<pid>),
+removed at the end unless ``--keep``: two runs, or another tool's cases next to them,
+never touch each other's files. On a shared machine wrap the run in
+``flock /tmp/iamf-bench.lock ...`` so benchmarks do not overlap.
 """
 
 from __future__ import annotations
@@ -286,6 +291,8 @@ def measure(name: str, root: Path, out: Path, jobs: int, pandas_records: int = 2
 
 
 def machine() -> dict[str, Any]:
+    import psutil
+
     model = "?"
     try:
         for ln in Path("/proc/cpuinfo").read_text().splitlines():
@@ -297,6 +304,7 @@ def machine() -> dict[str, Any]:
     return {
         "nproc": os.cpu_count(),
         "cpu": model,
+        "ram_gb": round(psutil.virtual_memory().total / 1024**3, 1),
         "python": platform.python_version(),
         "loadavg": os.getloadavg(),
     }
@@ -325,7 +333,7 @@ def table(rows: list[tuple[str, dict[str, Any]]], stats: dict[str, Any]) -> str:
     floor_rate = floor["records"] / floor["seconds"] if floor else None
     head = (
         f"{'contender':<34} {'seconds':>8} {'records/s':>10} {'JSON MB/s':>9} {'gzip MB/s':>9} "
-        f"{'x floor':>7} {'CPU s':>7} {'rec/CPU-s':>10} {'RSS max MB':>10} {'RSS tree MB':>11}"
+        f"{'x floor':>7} {'CPU s':>7} {'rec/CPU-s':>10} {'RSS max MB':>10} {'RSS tree MB':>11} {'load':>5}"
     )
     lines = [head, "-" * len(head)]
     for label, r in rows:
@@ -341,7 +349,7 @@ def table(rows: list[tuple[str, dict[str, Any]]], stats: dict[str, Any]) -> str:
         lines.append(
             f"{label:<34} {sec:>8} {rate:>10,.0f} {jb / MB / r['seconds']:>9.1f} "
             f"{gb / MB / r['seconds']:>9.1f} {ratio:>7} {cpu:>7.1f} {cpu_rate:>10} "
-            f"{r['rss_max_mb']:>10.0f} {r['rss_tree_mb']:>11.0f}"
+            f"{r['rss_max_mb']:>10.0f} {r['rss_tree_mb']:>11.0f} {r.get('load_before', 0):>5.1f}"
         )
     return "\n".join(lines)
 
@@ -366,7 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--corpus-dir", default=None, help="corpus folder (default bench/corpus/<records>-s<seed>)"
     )
-    ap.add_argument("--out", default=str(HERE / "out"), help="scratch folder for cases and Parquet")
+    ap.add_argument(
+        "--out",
+        default="/tmp/iamf-bench",
+        help="parent of this run's scratch folder (run-<time>-<pid>) for cases and Parquet",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep this run's scratch folder")
     ap.add_argument("--only", default=None, help=f"comma-separated contenders among {','.join(ALL)}")
     ap.add_argument("--skip-duckdb", action="store_true")
     ap.add_argument("--skip-pandas", action="store_true")
@@ -397,22 +410,32 @@ def main(argv: list[str] | None = None) -> int:
         f"{stats['json_bytes'] / MB:,.0f} MB JSON ({stats['json_bytes'] / stats['records']:,.0f} B/record), "
         f"{stats['gzip_bytes'] / MB:,.0f} MB gzip ({gen_s:.0f} s to generate or load)"
     )
-    print(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, load {info['loadavg']}")
+    print(
+        f"machine: {info['nproc']} cores, {info['cpu']}, {info['ram_gb']} GiB RAM, "
+        f"Python {info['python']}, load {info['loadavg']}"
+    )
     print("versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()))
     _warm(files)
-    out.mkdir(parents=True, exist_ok=True)
+    # This run's own scratch folder: only what it creates there is ever deleted.
+    run = out / f"run-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    run.mkdir(parents=True)
     rows: list[tuple[str, dict[str, Any]]] = []
-    for name in names:
-        _, fixed = RUNNERS[name]
-        jobs = fixed or args.jobs
-        for p in out.glob("case-*"):
-            shutil.rmtree(p)
-        for p in out.glob("duckdb-*.parquet"):
-            p.unlink()
-        res = measure(name, root, out, jobs, args.pandas_records)
-        label = LABELS[name].format(n=jobs)
-        rows.append((label, {**res, "name": name, "jobs": jobs}))
-        print(f"  {label}: {res['seconds']:.1f} s", file=sys.stderr, flush=True)
+    try:
+        for name in names:
+            _, fixed = RUNNERS[name]
+            jobs = fixed or args.jobs
+            load = os.getloadavg()[0]
+            res = measure(name, root, run, jobs, args.pandas_records)
+            res["load_before"] = load
+            label = LABELS[name].format(n=jobs)
+            rows.append((label, {**res, "name": name, "jobs": jobs}))
+            print(f"  {label}: {res['seconds']:.1f} s (load {load:.1f})", file=sys.stderr, flush=True)
+            # The next contender starts from an empty folder (and the disk is not filled).
+            for p in run.iterdir():
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    finally:
+        if not args.keep:
+            shutil.rmtree(run, ignore_errors=True)
     info["loadavg_after"] = os.getloadavg()
     print()
     print(table(rows, stats))
@@ -420,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         "\n* subset, extrapolated.  MB = 10^6 bytes.  CPU s = user+system seconds of the contender's"
         " processes and threads.  RSS max = largest single process (its VmHWM, or"
         " sampled for workers); RSS tree = sum over the process tree (sampled every 50 ms)."
+        "  load = 1-minute load average when the contender started."
     )
     print(f"load average before {info['loadavg']}, after {info['loadavg_after']}")
     if args.json:

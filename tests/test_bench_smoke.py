@@ -56,6 +56,9 @@ def test_corpus_is_deterministic_and_shaped_like_s3(tmp_path):
 def test_bench_runs_the_kit_and_the_floor(tmp_path, capsys):
     out = tmp_path / "out"
     report = tmp_path / "figures.json"
+    # Someone else's case next to the bench's scratch: the bench must not delete it.
+    (out / "case-1").mkdir(parents=True)
+    (out / "case-1" / "case.json").write_text("{}")
     rc = bench_ingest.main(
         [
             "--records", "2000", "--seed", "3", "--corpus-dir", str(tmp_path / "corpus"),
@@ -70,3 +73,4 @@ def test_bench_runs_the_kit_and_the_floor(tmp_path, capsys):
     assert rows["kit-1"]["records"] == 2000 and rows["kit-1"]["written"] == 2000
     assert rows["floor"]["records"] == 2000
     assert all(r["seconds"] > 0 and r["rss_max_mb"] > 0 for r in rows.values())
+    assert [p.name for p in out.iterdir()] == ["case-1"] and (out / "case-1" / "case.json").exists()
