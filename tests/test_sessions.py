@@ -477,3 +477,32 @@ def test_cli_text_is_terminal_safe(text, max_len):
     assert not any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs", "Co"} for ch in out)
     if len(text) <= max_len and all(unicodedata.category(ch)[0] in "LNPS" or ch == " " for ch in text):
         assert out == text  # ordinary text is shown as it is
+
+
+def test_plain_saml_session_is_traced_to_the_idp_user(tmp_path):
+    """An AssumeRoleWithSAML from an external IdP (Okta), not Identity Center: origin idp-saml."""
+    from tests.sessions_helpers import creds
+
+    provider = f"arn:aws:iam::{A}:saml-provider/Okta"
+    role = role_arn("OktaAdmins", A)
+    saml = rec("2024-03-02T09:00:00Z", "AssumeRoleWithSAML", "sts.amazonaws.com",
+               {"type": "SAMLUser", "principalId": "T2t0YUhhc2g=:carol@example.com",
+                "userName": "carol@example.com", "identityProvider": "T2t0YUhhc2g="},
+               req={"roleArn": role, "principalArn": provider, "durationSeconds": 3600},
+               resp={"credentials": creds("ASIAOKTACAROL0000001", "Mar 2, 2024, 10:00:00 AM"),
+                     "assumedRoleUser": {"arn": f"arn:aws:sts::{A}:assumed-role/OktaAdmins/carol@example.com"},
+                     "subject": "carol@example.com", "issuer": "http://www.okta.com/exk1"}, read_only=True)  # fmt: skip
+    used = rec("2024-03-02T09:05:00Z", "CreateUser", "iam.amazonaws.com",
+               role_session("OktaAdmins", A, "carol@example.com", "ASIAOKTACAROL0000001", "2024-03-02T09:00:00Z"),
+               req={"userName": "okta-made"})  # fmt: skip
+    case = ifx.open_case(ingest_records([saml, used], tmp_path))
+    s = st.sessions(case).set_index("session_id").loc["ASIAOKTACAROL0000001"]
+    assert s["kind"] == "saml" and s["origin_kind"] == "idp-saml"
+    assert "carol@example.com" in s["origin"] and s["issuing_event_id"] == saml["eventID"]
+    ev = st.attribute(case).set_index("event_id").loc[used["eventID"]]
+    assert (ev["session_id"], ev["attribution"], ev["origin"]) == (
+        "ASIAOKTACAROL0000001",
+        "exact-key",
+        s["origin"],
+    )
+    case.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,7 @@ def test_every_stratus_event_has_an_origin(tmp_path):
 def test_otrf_ec2_proxy_stolen_role_credentials(tmp_path):
     folder = shared_path("otrf-ec2-proxy-s3-exfil", "raw", "extracted")
     case = _case(tmp_path, folder)
-    if len(case) == 0:
-        pytest.skip("the Logstash NDJSON export does not ingest (no reader for it)")
+    assert len(case) > 0, "the Logstash NDJSON export ingested nothing (the logstash reader regressed)"
     sess = by_id(st.sessions(case))
     inst = {k: v for k, v in sess.items() if v["kind"] == "instance-profile"}
     # five AssumeRole by EC2: three for i-0317... share one requestID, yet each issued its own key
@@ -210,3 +210,30 @@ def test_sample_every_event_attributed(sample):
     counts = ev["attribution"].value_counts()
     assert "ambiguous" not in counts  # the week has no two issuances the fallback could confuse
     assert counts["fallback"] > 0 and counts["exact-key"] > counts["fallback"]
+
+
+def test_sample_web_identity_sessions_trace_to_the_oidc_subject(sample):
+    """Every AssumeRoleWithWebIdentity in the sample (GitHub Actions CI) issues a web-identity
+    session whose origin names the OIDC provider and subject; roles chained from it inherit it."""
+    case, _ = sample
+    issued = case.sql(
+        "SELECT event_id, raw FROM events WHERE event_name = 'AssumeRoleWithWebIdentity' AND NOT is_error"
+    )
+    assert len(issued) > 0
+    sess = st.sessions(case).set_index("session_id")
+    ev = st.attribute(case).set_index("event_id")
+    for _, row in issued.iterrows():
+        raw = json.loads(row["raw"])
+        key = raw["responseElements"]["credentials"]["accessKeyId"]
+        provider = raw["userIdentity"]["identityProvider"]
+        s = sess.loc[key]
+        assert (s["kind"], s["origin_kind"], s["issuing_event_id"]) == (
+            "web-identity",
+            "idp-web-identity",
+            row["event_id"],
+        )
+        assert provider in s["origin"] and raw["userIdentity"]["userName"] in s["origin"]
+        used = ev[ev["session_id"] == key]
+        assert (used["origin"] == s["origin"]).all()
+        for child_id, child in sess[sess["parent_session_id"] == key].iterrows():
+            assert child["origin"] == s["origin"] and child["chain_depth"] > s["chain_depth"], child_id
