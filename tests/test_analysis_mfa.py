@@ -168,3 +168,50 @@ def test_mfa_coverage_puts_the_unprotected_first():
     assert owner["sensitive_no_mfa"] > 0 and 0 <= owner["coverage"] < 1
     assert (cov["coverage"].between(0, 1)).all()
     assert (cov["events"] == cov["mfa"] + cov["no_mfa"] + cov["mfa_at_idp"] + cov["other"]).all()
+
+
+def test_virtual_device_create_delete_and_resync():
+    """The device name comes from the serial ARN (create: response, delete: request); resync and
+    a real Panther CreateVirtualMFADevice whose parameters were redacted to null."""
+
+    def rec(name: str, t: str, req: dict | None, resp: dict | None = None, user: str = "alice") -> dict:
+        return {
+            "eventVersion": "1.08",
+            "eventTime": t,
+            "eventID": f"7e57a000-0000-4000-8000-{len(name) * 1000 + int(t[14:16]):012d}",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": name,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.9",
+            "userAgent": "aws-cli/2.15.0",
+            "userIdentity": {
+                "type": "IAMUser",
+                "arn": f"arn:aws:iam::111122223333:user/{user}",
+                "accountId": "111122223333",
+                "userName": user,
+            },  # fmt: skip
+            "requestParameters": req,
+            "responseElements": resp,
+        }
+
+    serial = "arn:aws:iam::111122223333:mfa/bob-phone"
+    records = [
+        rec("CreateVirtualMFADevice", "2024-05-06T10:00:00Z", {"virtualMFADeviceName": "bob-phone", "path": "/"},
+            {"virtualMFADevice": {"serialNumber": serial}}),
+        rec("ResyncMFADevice", "2024-05-06T10:05:00Z",
+            {"userName": "bob", "serialNumber": serial, "authenticationCode1": "HIDDEN_DUE_TO_SECURITY_REASONS"}),
+        rec("DeleteVirtualMFADevice", "2024-05-06T10:10:00Z", {"serialNumber": serial}, user="bob-phone"),
+    ]  # fmt: skip
+    records += _extracted(
+        "panther-analysis-cloudtrail-tests", "rule_test_events.jsonl", ("CreateVirtualMFADevice",)
+    )
+    rows = mfa.mfa_device_changes(_frame(records)).set_index("event_name")
+    assert rows.loc["CreateVirtualMFADevice"].shape[0] == 2
+    ours = rows.loc["CreateVirtualMFADevice"].dropna(subset=["serial_number"]).iloc[0]
+    assert (ours["target_user"], ours["serial_number"], ours["self_service"]) == ("bob-phone", serial, False)
+    panther = rows.loc["CreateVirtualMFADevice"][rows.loc["CreateVirtualMFADevice"]["serial_number"].isna()]
+    assert len(panther) == 1 and pd.isna(panther.iloc[0]["target_user"])  # nothing to read, nothing guessed
+    resync = rows.loc["ResyncMFADevice"]
+    assert (resync["target_user"], resync["serial_number"], resync["self_service"]) == ("bob", serial, False)
+    delete = rows.loc["DeleteVirtualMFADevice"]
+    assert (delete["target_user"], delete["self_service"]) == ("bob-phone", True)
