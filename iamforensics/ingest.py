@@ -45,7 +45,9 @@ from .store import (
 )
 
 #: Records normalized per Arrow batch (bounds a worker's memory inside one huge file).
-BATCH = 50_000
+#: A few thousand: the fixed cost per call is paid off, and the batch's structs are still
+#: in the CPU cache when their columns are built (50,000 cost ~20% more per record).
+BATCH = 4096
 #: Stored bytes of evidence per worker task.
 TASK_BYTES = 16 * 1024**2
 
