@@ -963,7 +963,8 @@ defaults point at the sample scenario's compromised user and key.""",
         + f'''
 OUT = "../out/report"  # the folder the report files are written to
 ACTOR = "{DAVE}"  # the principal of interest
-ACCESS_KEY_ID = "{LEAKED_KEY}"  # the key whose session tree is exported''',
+ACCESS_KEY_ID = "{LEAKED_KEY}"  # the key whose session tree is exported
+REPORT_FORMATS = ["png"]  # figure formats of the full report: any of "png", "svg", "pdf" (each costs time)''',
     ),
     ("code", SETUP),
     (
@@ -1081,14 +1082,15 @@ Every file of this notebook's exports (the full report follows).""",
 
 `iamforensics.report.build_report` (also `iamforensics report --case DIR --out DIR`) writes the
 whole report of the window: a self-contained `report.html` with every section, its figures
-(PNG, SVG, PDF), its tables (CSV and one workbook) and a Timesketch timeline. It goes into
-`OUT/report/`, next to the exports above.""",
+(in `REPORT_FORMATS`: PNG, SVG, PDF), its tables (CSV and one workbook) and a Timesketch
+timeline. It goes into `OUT/report/`, next to the exports above. Open `report.html` in a
+browser; it loads nothing from the network.""",
     ),
     (
         "code",
         """from iamforensics.report import build_report
 
-report_html = build_report(case, out / "report", start=START, end=END)
+report_html = build_report(case, out / "report", start=START, end=END, formats=REPORT_FORMATS)
 print(f"report: {report_html.resolve()}")
 pd.DataFrame(
     [(str(p.relative_to(out)), p.stat().st_size) for p in sorted((out / "report").rglob("*")) if p.is_file()],
