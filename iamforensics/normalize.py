@@ -779,6 +779,7 @@ _PAYLOADS = {
     "event_context": "eventContext",
 }
 _NO_LOGIN: tuple[str | None, bool | None] = (None, None)
+_NO_OBO: tuple[str | None, str | None] = (None, None)
 _UUID_RE2 = _UUID.pattern
 
 
@@ -929,15 +930,11 @@ def _normalize(items: Sequence[Item], sources: pa.Array, formats: pa.Array) -> p
         cols[col] = _of(scs, attr)
     cols["assumed_root"] = _bools(_of(scs, "assumedRoot"))
     cols["web_id_provider"] = _of(_of(scs, "webIdFederationData"), "federatedProvider")
-    obo = cols["on_behalf_of"] = [
-        None if u is None else _payloads([u.onBehalfOf], [t])[0] for u, t in zip(uis, tokens, strict=True)
-    ]
-    ids = [_on_behalf(o) for o in obo]
+    obo = cols["on_behalf_of"] = _payloads([_EMPTY if u is None else u.onBehalfOf for u in uis], tokens)
+    ids = [_NO_OBO if o is None else _on_behalf(o) for o in obo]
     idarn = cols["identity_store_arn"] = [i[0] for i in ids]
     iduser = cols["identity_store_user_id"] = [i[1] for i in ids]
-    cols["in_scope_of"] = [
-        None if u is None else _payloads([u.inScopeOf], [t])[0] for u, t in zip(uis, tokens, strict=True)
-    ]
+    cols["in_scope_of"] = _payloads([_EMPTY if u is None else u.inScopeOf for u in uis], tokens)
     pid, acct, uname = cols["principal_id"], cols["account_id"], cols["user_name"]
     cols["actor"] = list(map(actor_of, utype, arn, acct, pid, uname, inv, idarn, iduser))
     cols["session_name"] = list(map(session_name_of, utype, pid, arn))
