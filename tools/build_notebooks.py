@@ -768,7 +768,17 @@ found[found["severity"].isin(["high", "critical"])][columns]""",
 Every finding whose origin is `ORIGIN`, whatever session or account it came from: the
 compromise of one identity as one list.""",
     ),
-    ("code", 'found[found["origin"] == ORIGIN][columns]'),
+    (
+        "code",
+        """behind = found[found["origin"] == ORIGIN]
+behind.groupby(["rule", "severity"]).size().rename("findings").reset_index()""",
+    ),
+    (
+        "md",
+        """The same findings above `low`, in time order: the story of the compromise (low findings are
+mostly routine calls matched by broad rules; they are counted above).""",
+    ),
+    ("code", 'behind[behind["severity"] != "low"][columns]'),
     (
         "md",
         """## Rules that fired most
