@@ -229,7 +229,7 @@ def test_cli_writes_the_report(small_case, tmp_path, capsys):
             "--out",
             str(out),
             "--figures",
-            "png",
+            "svg",
             "--from",
             "2024-05-08T02:00:00Z",
             "--to",
@@ -240,7 +240,7 @@ def test_cli_writes_the_report(small_case, tmp_path, capsys):
     assert rc == 0
     assert cap.out.strip() == str(out / "report.html")
     assert "done:" in cap.err and "analysing" in cap.err  # progress on stderr only
-    assert list((out / "figures").glob("*.png")) and not list((out / "figures").glob("*.svg"))
+    assert list((out / "figures").glob("*.svg")) and not list((out / "figures").glob("*.png"))
     n = small_case.sql(
         "SELECT count(*) n FROM events WHERE event_time >= TIMESTAMPTZ '2024-05-08 02:00:00+00' "
         "AND event_time < TIMESTAMPTZ '2024-05-08 03:00:00+00'"

@@ -25,9 +25,11 @@ from .. import __version__
 from ..case import Case, TimeLike
 from ..errors import QueryError
 from ..timeparse import parse_time
+from . import sections as sec_activity
+from . import sections_leads as sec_leads
 from .export import safe_filename, save_figure, write_csv, write_xlsx
 from .html import Section, render
-from .sections import SECTIONS, Window
+from .sections import Window
 from .style import house_style
 from .timesketch import write_timesketch
 
@@ -35,6 +37,17 @@ FORMATS = ("png", "svg", "pdf")
 #: Excel's row limit less the header row; longer tables are complete in their CSV.
 XLSX_ROWS = 1_048_575
 Progress = Callable[[str], None]
+#: The report's sections in page order: (progress label, function of the window).
+SECTIONS: tuple[tuple[str, Callable[[Window], Section]], ...] = (
+    ("overview", sec_activity.overview),
+    ("timeline", sec_activity.timeline),
+    ("API calls", sec_activity.api_calls),
+    ("MFA", sec_activity.mfa),
+    ("source IPs", sec_activity.source_ips),
+    ("sessions", sec_leads.sessions),
+    ("findings", sec_leads.findings),
+    ("evidence manifest", sec_leads.evidence),
+)
 
 
 def parse_bound(value: TimeLike, what: str) -> pd.Timestamp | None:
@@ -162,5 +175,5 @@ def build_report(
     write_xlsx(workbook, root / "tables" / "tables.xlsx")
     say("writing timesketch.jsonl")
     n = write_timesketch(c, root / "timesketch.jsonl", s, e)
-    say(f"done: {n:,} events, {len(fig_names)} figures, {len(table_names)} tables in {root}")
+    say(f"done: {n:,} events, {len(fig_names)} charts, {len(table_names)} tables in {root}")
     return html_path

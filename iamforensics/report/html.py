@@ -76,7 +76,8 @@ def esc(value: object) -> str:
 
 def figure_png_b64(fig: Figure, dpi: int = 110) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    # Constrained layout already fits the figure; no tight bbox means one draw, not two.
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=None)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
