@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -176,7 +177,12 @@ def findings_table(
     con = case.connection()
     # Many small queries over the same files: keep their footers in memory between queries.
     con.execute("SET parquet_metadata_cache = true")
-    con.execute("SET enable_progress_bar = false")
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        # In a Jupyter kernel DuckDB refuses to touch the progress bar without ipywidgets
+        # (InvalidInputException); the bar is cosmetic, so the hunt goes on without it.
+        pass
     if builtin:
         chosen = [r for r in (rules if rules is not None else load_rules()) if r.severity in keep]
         # One scan selects every event of the names the rules match on; each rule then
