@@ -56,6 +56,7 @@ import yaml
 
 from ..errors import IamForensicsError, QueryError
 from .fields import FieldRef, resolve_field
+from .prefilter import Need, column_of, need_all, need_any
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -210,7 +211,7 @@ def compile_condition(node: Any, rule_id: str = "?") -> tuple[str, list[Any]]:
     Examples
     --------
     >>> compile_condition({"field": "eventName", "equals": ["A", "B"]})
-    ('CAST("event_name" AS VARCHAR) IN (?, ?)', ['A', 'B'])
+    ('(CAST("event_name" AS VARCHAR) IN (?, ?))', ['A', 'B'])
     """
     if isinstance(node, list):
         node = {"all": node}
@@ -293,6 +294,35 @@ def compile_condition(node: Any, rule_id: str = "?") -> tuple[str, list[Any]]:
     if not clauses:
         raise RuleError(f"rule {rule_id}: condition on {node['field']!r} has no test")
     return "(" + " AND ".join(c[0] for c in clauses) + ")", [p for c in clauses for p in c[1]]
+
+
+_NEED_KEYS = {"field", "ci", "is_null", *_VALUE_OPS, *_NUM_OPS}
+
+
+def condition_need(node: Any, rule_id: str = "?") -> Need | None:
+    """What every event matching a condition has in ``event_name``/``event_source`` (see
+    :mod:`.prefilter`); None when the condition says nothing about them.
+
+    Examples
+    --------
+    >>> condition_need({"all": [{"field": "eventName", "equals": "A"}, {"field": "actor", "equals": "x"}]})
+    {'event_name': ('(CAST("event_name" AS VARCHAR) IN (?))', ['A'])}
+    """
+    if isinstance(node, list):
+        node = {"all": node}
+    if not isinstance(node, dict):
+        return None
+    if "all" in node:
+        return need_all([condition_need(n, rule_id) for n in node["all"]])
+    if "any" in node:
+        return need_any([condition_need(n, rule_id) for n in node["any"]])
+    if "field" not in node or set(node) - _NEED_KEYS:
+        return None  # not, in_values_of and field-to-field tests read other columns
+    ref = resolve_field(str(node["field"]))
+    col = column_of(ref.sql) if ref is not None and not ref.is_list else None
+    if col is None:
+        return None
+    return {col: compile_condition(node, rule_id)}
 
 
 # -- summaries -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ Examples
 from __future__ import annotations
 
 import argparse
-import importlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import IamForensicsError
+from ..errors import IamForensicsError, QueryError
 from .engine import SEVERITIES, Rule
+from .prefilter import columns_in, resolve, union
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -96,64 +96,123 @@ def severity_at_least(min_severity: str | None) -> list[str]:
     return list(SEVERITIES[SEVERITIES.index(min_severity) :])
 
 
-# -- origin from session attribution (optional) ----------------------------------------------
+# -- staging: every finding in one DuckDB temp table -------------------------------------------
 
-_ATTRIBUTION_FUNCS = ("event_origins", "attribute_events", "attribution", "event_attribution")
+#: Temp tables of a hunt in the case's connection.
+FINDINGS = "_iamf_findings"
+ORIGINS = "_iamf_origins"
+_BUILTIN_ARROW = "_iamf_builtin_findings"
 
 
-def _origin_lookup(case: Case) -> pd.DataFrame | None:
-    """event_id -> origin from the sessions module, when it exists and offers an attribution."""
+def _stage_origins(case: Case) -> bool:
+    """event id -> origin for the first event of every staged finding (session attribution,
+    one join over the case); False when no attribution can be made (origins stay null)."""
     try:
-        mod = importlib.import_module("iamforensics.analysis.sessions")
+        from ..analysis.sessions.table import attribution_query, get
     except ImportError:
-        return None
-    for name in _ATTRIBUTION_FUNCS:
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            try:
-                frame = fn(case)
-            except (IamForensicsError, TypeError, ValueError, KeyError):
-                return None
-            if isinstance(frame, pd.DataFrame) and {"event_id", "origin"} <= set(frame.columns):
-                return frame[["event_id", "origin"]].drop_duplicates("event_id")
-    return None
+        return False
+    try:
+        get(case)  # builds or reads the cached sessions; registers the maps in this connection
+        source = f"(SELECT * FROM events WHERE event_id IN (SELECT event_ids[1] FROM {FINDINGS}))"
+        case.connection().execute(
+            f"CREATE OR REPLACE TEMP TABLE {ORIGINS} AS SELECT event_id, min(origin) AS origin "
+            f"FROM ({attribution_query('e.event_id, e.origin', source)}) GROUP BY event_id"
+        )
+    except (IamForensicsError, duckdb.Error, KeyError, ValueError):
+        return False
+    return True
 
 
-def add_origin(case: Case, table: pa.Table) -> pa.Table:
-    """Fill ``origin`` from session attribution (first event of each finding); left null without it."""
-    if table.num_rows == 0:
-        return table
-    lookup = _origin_lookup(case)
-    if lookup is None:
-        return table
-    first = pc.list_element(table.column("event_ids"), 0).to_pandas()
-    origins = first.map(dict(zip(lookup["event_id"], lookup["origin"], strict=False)))
-    # pandas keeps NaN (a float) for unmapped ids whatever where() is told: keep strings only.
-    arr = pa.array([o if isinstance(o, str) else None for o in origins.tolist()], pa.string())
-    return table.set_column(FINDINGS_COLUMNS.index("origin"), "origin", arr)
-
-
-# -- the whole hunt --------------------------------------------------------------------------
-
-
-@dataclass
-class HuntResult:
-    """What a hunt found, the Sigma per-rule report, and where it was written."""
-
-    findings: pd.DataFrame
-    sigma_report: pd.DataFrame | None = None
-    builtin_rules: int = 0
-    paths: dict[str, Path] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _sorted(table: pa.Table) -> pa.Table:
-    rank = pa.array(
-        [SEVERITIES.index(s) if s in SEVERITIES else 0 for s in table.column("severity").to_pylist()]
+def _final_sql(with_origin: bool) -> tuple[str, list[Any]]:
+    """The staged findings with their origins, in time order (higher severity first at a tie)."""
+    rank = "coalesce(list_position(?::VARCHAR[], f.severity), 1)"
+    order = f" ORDER BY f.time, {rank} DESC, f.rule, f.event_ids[1], f.summary"
+    if not with_origin:
+        return f"SELECT f.* FROM {FINDINGS} f{order}", [list(SEVERITIES)]
+    return (
+        f"SELECT f.* REPLACE (o.origin AS origin) FROM {FINDINGS} f "
+        f"LEFT JOIN {ORIGINS} o ON o.event_id = f.event_ids[1]{order}",
+        [list(SEVERITIES)],
     )
-    t = table.append_column("_rank", rank)
-    t = t.sort_by([("time", "ascending"), ("_rank", "descending"), ("rule", "ascending")])
-    return t.drop_columns(["_rank"])
+
+
+def _drop(case: Case) -> None:
+    con = case.connection()
+    for name in (FINDINGS, ORIGINS, CANDIDATES):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    try:
+        con.unregister(_BUILTIN_ARROW)
+    except duckdb.Error:
+        pass
+
+
+def _stage(
+    case: Case,
+    *,
+    sigma: str | Path | Iterable[str | Path] | None,
+    rules: Sequence[Rule] | None,
+    builtin: bool,
+    min_severity: str | None,
+) -> tuple[pd.DataFrame | None, dict[str, float], bool]:
+    """Run the rules; findings go to the temp table ``FINDINGS``, origins to ``ORIGINS``."""
+    from . import sigma as sg
+    from .engine import condition_need, load_rules, rule_query, run_rule_arrow
+
+    keep = severity_at_least(min_severity)
+    tables: list[pa.Table] = []
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    con = case.connection()
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        # In a Jupyter kernel DuckDB refuses to touch the progress bar without ipywidgets
+        # (InvalidInputException); the bar is cosmetic, so the hunt goes on without it.
+        pass
+    if builtin:
+        chosen = [r for r in (rules if rules is not None else load_rules()) if r.severity in keep]
+        # One scan selects the candidates of every rule (the events whose name and source it
+        # can match), reading only the columns the rules name; each rule then searches that
+        # small table. Rules with no need on name/source read the case themselves.
+        filters = resolve(con, [condition_need(r.condition, r.id) for r in chosen])
+        where = union(filters)
+        if where is not None:
+            cols = columns_in(
+                [rule_query(r)[0] for r, f in zip(chosen, filters, strict=True) if isinstance(f, tuple)],
+                always=("event_time", "event_id", "actor", "is_error"),
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS SELECT {', '.join(cols)} FROM events WHERE {where[0]}",
+                where[1],
+            )
+        for rule, f in zip(chosen, filters, strict=True):
+            if f is not False:  # False: nothing in the case has a name/source the rule matches
+                tables.append(run_rule_arrow(case, rule, CANDIDATES if isinstance(f, tuple) else "events"))
+        con.execute(f"DROP TABLE IF EXISTS {CANDIDATES}")
+    table = pa.concat_tables([t for t in tables if t.num_rows] or [empty_findings()])
+    con.register(_BUILTIN_ARROW, table)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {FINDINGS} AS SELECT * FROM {_BUILTIN_ARROW}")
+    con.unregister(_BUILTIN_ARROW)
+    seconds["builtin"] = time.perf_counter() - t0
+    report = None
+    if sigma is not None:
+        t1 = time.perf_counter()
+        queries = sg.load_sigma(sigma)
+        try:
+            matches = sg.stage(case, queries)
+            marks = ", ".join("?" * len(keep))
+            con.execute(
+                f"INSERT INTO {FINDINGS} SELECT * FROM ({sg.findings_sql(case, queries)}) WHERE severity IN ({marks})",
+                keep,
+            )
+        finally:
+            sg.drop_staged(case)
+        report = sg.report_frame(queries, matches)
+        seconds["sigma"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    with_origin = _stage_origins(case)
+    seconds["origin"] = time.perf_counter() - t2
+    return report, seconds, with_origin
 
 
 def findings_table(
@@ -165,51 +224,17 @@ def findings_table(
     min_severity: str | None = None,
 ) -> tuple[pa.Table, pd.DataFrame | None, dict[str, float]]:
     """Findings as an Arrow table (plus the Sigma report and timings); see :func:`findings`."""
-    import time
+    from .engine import query_arrow
 
-    from .engine import load_rules, run_rule_arrow
-    from .sigma import run_sigma
-
-    keep = severity_at_least(min_severity)
-    tables: list[pa.Table] = []
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    con = case.connection()
-    # Many small queries over the same files: keep their footers in memory between queries.
-    con.execute("SET parquet_metadata_cache = true")
     try:
-        con.execute("SET enable_progress_bar = false")
-    except duckdb.Error:
-        # In a Jupyter kernel DuckDB refuses to touch the progress bar without ipywidgets
-        # (InvalidInputException); the bar is cosmetic, so the hunt goes on without it.
-        pass
-    if builtin:
-        chosen = [r for r in (rules if rules is not None else load_rules()) if r.severity in keep]
-        # One scan selects every event of the names the rules match on; each rule then
-        # searches that small table instead of scanning the case again.
-        names = sorted({n for r in chosen for n in r.event_names})
-        if names:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS SELECT * EXCLUDE (raw) FROM events "
-                f"WHERE event_name IN ({', '.join('?' * len(names))})",
-                names,
-            )
-        try:
-            for rule in chosen:
-                tables.append(run_rule_arrow(case, rule, CANDIDATES if rule.event_names else "events"))
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {CANDIDATES}")
-    seconds["builtin"] = time.perf_counter() - t0
-    report = None
-    if sigma is not None:
-        t1 = time.perf_counter()
-        report, sigma_table = run_sigma(case, sigma)
-        tables.append(sigma_table.filter(pc.is_in(sigma_table.column("severity"), pa.array(keep))))
-        seconds["sigma"] = time.perf_counter() - t1
-    table = pa.concat_tables([t for t in tables if t.num_rows] or [empty_findings()])
-    t2 = time.perf_counter()
-    table = add_origin(case, _sorted(table))
-    seconds["origin"] = time.perf_counter() - t2
+        report, seconds, with_origin = _stage(
+            case, sigma=sigma, rules=rules, builtin=builtin, min_severity=min_severity
+        )
+        t0 = time.perf_counter()
+        table = query_arrow(case, *_final_sql(with_origin)).cast(FINDINGS_SCHEMA)
+        seconds["collect"] = time.perf_counter() - t0
+    finally:
+        _drop(case)
     return table, report, seconds
 
 
@@ -239,21 +264,98 @@ def findings(
     return table.to_pandas()
 
 
+#: Cells a spreadsheet would run as a formula start with one of these (as report.export.neutralize).
+_FORMULA_START = r"^[=+\-@\t\r\n|%]"
+_CSV_BATCH = 200_000
+
+
+def _csv_select(source: str) -> str:
+    """The findings of ``source`` as CSV cells: times as text, event ids joined by spaces, every
+    text cell that a spreadsheet would run as a formula prefixed with ``'`` (the same rule as
+    :func:`iamforensics.report.export.neutralize`, applied by DuckDB to millions of rows)."""
+    cells = []
+    for name in FINDINGS_COLUMNS:
+        if name in ("time", "last_time"):
+            cells.append(f"strftime({name}, '%Y-%m-%d %H:%M:%S UTC') AS {name}")
+            continue
+        if name == "count":
+            cells.append(name)
+            continue
+        text = "array_to_string(event_ids, ' ')" if name == "event_ids" else name
+        cells.append(
+            f"CASE WHEN regexp_matches({text}, '{_FORMULA_START}') THEN chr(39) || {text} ELSE {text} END AS {name}"
+        )
+    return f"SELECT {', '.join(cells)} FROM {source}"
+
+
+def _write_csv_from(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> Path:
+    """Stream ``source`` to a CSV file: UTF-8 with BOM, every value quoted (a lone carriage
+    return inside a cell cannot split a row), cells neutralized."""
+    import pyarrow.csv as pacsv
+
+    reader = con.sql(_csv_select(source)).to_arrow_reader(_CSV_BATCH)
+    if reader is None:
+        raise QueryError("the findings query returned no result to write")
+    with open(path, "wb") as fh:
+        fh.write("\ufeff".encode())
+        options = pacsv.WriteOptions(quoting_style="all_valid")
+        with pacsv.CSVWriter(fh, reader.schema, write_options=options) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+    return path
+
+
+def _quoted(path: Path) -> str:
+    # Our own output path (the case folder), not evidence; COPY takes no parameters.
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def write_findings(case: Case, table: pa.Table, report: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write findings.parquet and findings.csv (cells neutralized) into the case folder."""
     from ..report.export import write_csv
 
     paths = {"parquet": case.path / PARQUET_NAME, "csv": case.path / CSV_NAME}
     pq.write_table(table, paths["parquet"], compression="zstd")
-    flat = table.set_column(
-        FINDINGS_COLUMNS.index("event_ids"),
-        "event_ids",
-        pc.binary_join(table.column("event_ids"), " "),
-    ).to_pandas()
-    write_csv(flat, paths["csv"])
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone='UTC'")
+        con.register("_findings", table)
+        _write_csv_from(con, "_findings", paths["csv"])
     if report is not None:
         paths["sigma_report"] = write_csv(report, case.path / SIGMA_REPORT_NAME)
     return paths
+
+
+@dataclass
+class HuntResult:
+    """What a hunt found, the Sigma per-rule report, and where it was written.
+
+    ``findings`` (a DataFrame) is read on first use from findings.parquet, so a hunt with
+    millions of findings does not hold them in pandas unless asked; ``by_rule`` has the
+    counts per severity and rule (severity, rule, title, findings, events, first).
+    """
+
+    by_rule: pd.DataFrame
+    total: int
+    sigma_report: pd.DataFrame | None = None
+    builtin_rules: int = 0
+    paths: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    table: pa.Table | None = field(default=None, repr=False)
+    _frame: pd.DataFrame | None = field(default=None, repr=False, init=False)
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        if self._frame is None:
+            table = self.table if self.table is not None else pq.read_table(self.paths["parquet"])
+            self._frame = table.to_pandas()
+        return self._frame
+
+
+_BY_RULE = (
+    "SELECT severity, rule, title, count(*) AS findings, sum(count) AS events, min(time) AS first "
+    "FROM {src} GROUP BY severity, rule, title ORDER BY coalesce(list_position(?::VARCHAR[], severity), 1) DESC, "
+    "findings DESC, rule"
+)
 
 
 def hunt(
@@ -265,49 +367,66 @@ def hunt(
 ) -> HuntResult:
     """Run the built-in pack (and Sigma rules) and write the findings into the case.
 
+    The findings go from DuckDB straight to findings.parquet and findings.csv: a case with
+    millions of findings never passes through pandas.
+
     Examples
     --------
     >>> result = hunt(case, sigma="rules/aws")  # doctest: +SKIP
     >>> print(format_hunt(result))  # doctest: +SKIP
     """
-    import time
-
-    from .engine import load_rules
+    from ..report.export import write_csv
+    from .engine import load_rules, query_arrow
 
     rules = load_rules()
-    table, report, seconds = findings_table(case, sigma=sigma, rules=rules, min_severity=min_severity)
+    con = case.connection()
     paths: dict[str, Path] = {}
-    if write:
+    table = None
+    try:
+        report, seconds, with_origin = _stage(
+            case, sigma=sigma, rules=rules, builtin=True, min_severity=min_severity
+        )
         t0 = time.perf_counter()
-        paths = write_findings(case, table, report)
-        seconds["write"] = time.perf_counter() - t0
-    return HuntResult(table.to_pandas(), report, len(rules), paths, seconds)
+        sql, params = _final_sql(with_origin)
+        if write:
+            paths = {"parquet": case.path / PARQUET_NAME, "csv": case.path / CSV_NAME}
+            con.execute(
+                f"COPY ({sql}) TO {_quoted(paths['parquet'])} (FORMAT parquet, COMPRESSION zstd)", params
+            )
+            src = f"read_parquet({_quoted(paths['parquet'])})"
+            _write_csv_from(con, src, paths["csv"])
+            if report is not None:
+                paths["sigma_report"] = write_csv(report, case.path / SIGMA_REPORT_NAME)
+        else:
+            table = query_arrow(case, sql, params).cast(FINDINGS_SCHEMA)
+            con.register(_BUILTIN_ARROW, table)
+            src = _BUILTIN_ARROW
+        by_rule = con.execute(_BY_RULE.format(src=src), [list(SEVERITIES)]).df()
+        seconds["write" if write else "collect"] = time.perf_counter() - t0
+    finally:
+        _drop(case)
+    total = int(by_rule["findings"].sum()) if len(by_rule) else 0
+    return HuntResult(by_rule, total, report, len(rules), paths, seconds, table)
 
 
 def format_hunt(result: HuntResult, *, top: int = 40) -> str:
     """A plain-text summary: counts by severity and rule, the Sigma conversion report, files."""
-    df = result.findings
+    grouped = result.by_rule
     lines = [
-        f"{len(df)} finding(s) from {result.builtin_rules} built-in rule(s)"
+        f"{result.total} finding(s) from {result.builtin_rules} built-in rule(s)"
         + (f" and {len(result.sigma_report)} Sigma rule(s)" if result.sigma_report is not None else "")
     ]
-    if len(df):
-        by_sev = df["severity"].value_counts()
+    if len(grouped):
+        by_sev = grouped.groupby("severity")["findings"].sum()
         lines.append(
             "  by severity: "
             + ", ".join(f"{s} {int(by_sev[s])}" for s in reversed(SEVERITIES) if s in by_sev)
         )
-        grouped = (
-            df.groupby(["severity", "rule", "title"], observed=True)
-            .agg(findings=("rule", "size"), events=("count", "sum"), first=("time", "min"))
-            .reset_index()
-        )
-        grouped["_r"] = grouped["severity"].map(SEVERITIES.index)
-        grouped = grouped.sort_values(["_r", "findings"], ascending=[False, False])
         for rec in grouped.head(top).to_dict("records"):
+            first = pd.Timestamp(rec["first"]).tz_convert("UTC")
             lines.append(
-                f"  {rec['severity']:<8} {rec['rule']:<40} {rec['findings']:>6} finding(s) {rec['events']:>8} event(s)"
-                f"  first {rec['first']:%Y-%m-%d %H:%M}Z"
+                f"  {rec['severity']:<8} {rec['rule']:<40} {int(rec['findings']):>6} finding(s) "
+                f"{int(rec['events']):>8} event(s)  first {first:%Y-%m-%d %H:%M}Z"
             )
         if len(grouped) > top:
             lines.append(f"  ... {len(grouped) - top} more rule(s)")

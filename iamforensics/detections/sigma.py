@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import yaml
@@ -60,9 +61,10 @@ from sigma.types import (
     SpecialChars,
 )
 
-from ..errors import IamForensicsError
+from ..errors import IamForensicsError, QueryError
 from ..schema import COLUMN_NAMES, PATH_TO_COLUMN, PAYLOAD_COLUMNS
 from .fields import resolve_field
+from .prefilter import Filter, Need, column_of, columns_in, need_all, need_any, resolve, union
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -260,6 +262,21 @@ def condition_sql(node: Any) -> tuple[str, list[Any]]:
     raise SigmaConversionError(f"condition element {type(node).__name__} is not supported")
 
 
+def condition_need(node: Any) -> Need | None:
+    """What every event matching a parsed Sigma condition has in ``event_name``/``event_source``
+    (see :mod:`.prefilter`): the rule's own tests on those fields, None when it has none."""
+    if isinstance(node, ConditionAND | ConditionOR):
+        parts = [condition_need(a) for a in node.args]
+        return need_all(parts) if isinstance(node, ConditionAND) else need_any(parts)
+    if isinstance(node, ConditionFieldEqualsValueExpression) and node.field != OUTCOME:
+        if isinstance(node.value, SigmaFieldReference):
+            return None
+        ref = resolve_field(node.field)
+        col = column_of(ref.sql) if ref is not None and not ref.is_list else None
+        return {col: _field_expression(node)} if col is not None else None
+    return None  # NOT, keywords
+
+
 # -- rules and the report --------------------------------------------------------------------
 
 
@@ -277,6 +294,8 @@ class SigmaQuery:
     params: list[Any] = field(default_factory=list)
     reason: str = ""
     notes: list[str] = field(default_factory=list)
+    #: what every matching event has in event_name/event_source (None: nothing known)
+    need: Need | None = None
 
     @property
     def converted(self) -> bool:
@@ -340,6 +359,7 @@ def convert_rule(rule: SigmaRule, file: str) -> SigmaQuery:
         return q
     q.sql = " OR ".join(f"coalesce({s}, FALSE)" for s, _ in parts)
     q.params = [p for _, ps in parts for p in ps]
+    q.need = need_any([condition_need(c.parsed) for c in rule.detection.parsed_condition])
     return q
 
 
@@ -405,68 +425,123 @@ def load_sigma(paths: str | Path | Iterable[str | Path]) -> list[SigmaQuery]:
     return out
 
 
-def _combined(queries: list[SigmaQuery]) -> tuple[str, list[Any]]:
-    """One scan for all converted rules: each event carries the indexes of the rules it matches."""
-    cases = ", ".join(f"CASE WHEN coalesce({q.sql}, FALSE) THEN {i} END" for i, q in enumerate(queries))
-    base = (
-        "left(regexp_replace(coalesce(event_name, '-') || ' by ' || coalesce(actor, '-') || ' from ' || "
-        f"coalesce(source_ip_address, '-'), '[\\x00-\\x1f\\x7f]+', ' ', 'g'), {SUMMARY_MAX})"
+#: Temp tables a Sigma run stages in the case's connection (dropped by :func:`drop_staged`).
+CANDIDATES = "_iamf_sigma_candidates"
+HITS = "_iamf_sigma_hits"
+RULES = "_iamf_sigma_rules"
+#: What a hit keeps of its event: the finding's time, id, actor and summary parts.
+_HIT_COLUMNS = ("event_time", "event_id", "actor", "event_name", "source_ip_address")
+
+
+def _branch(q: SigmaQuery, index: int, table: str) -> str:
+    return (
+        f"SELECT {', '.join(_HIT_COLUMNS)}, {int(index)} AS _rule FROM {table} WHERE coalesce({q.sql}, FALSE)"
     )
-    sql = (
-        f"WITH _h AS (SELECT event_time, event_id, actor, {base} AS _base, "
-        f"list_filter([{cases}], lambda _x: _x IS NOT NULL) AS _hits FROM events) "
-        "SELECT event_time AS time, event_time AS last_time, actor, 1::BIGINT AS count, [event_id] AS event_ids, "
-        "_base, unnest(_hits) AS _rule FROM _h WHERE len(_hits) > 0"
-    )
-    return sql, [p for q in queries for p in q.params]
 
 
-def run_sigma(case: Case, paths: str | Path | Iterable[str | Path]) -> tuple[pd.DataFrame, pa.Table]:
-    """Run Sigma rules over a case: (per-rule report, findings as an Arrow table).
+def _filters(con: Any, ready: list[SigmaQuery]) -> list[Filter]:
+    """Each rule's need resolved on the case; a need DuckDB rejects is dropped (the rule then
+    reads every event, and fails or not on its own)."""
+    try:
+        return resolve(con, [q.need for q in ready])
+    except QueryError:
+        out: list[Filter] = []
+        for q in ready:
+            try:
+                out.extend(resolve(con, [q.need]))
+            except QueryError:
+                out.append(None)
+        return out
 
-    All converted rules run in one scan of the case. The report has one row per rule: file,
-    id, title, level, converted, reason, matches, notes.
+
+def stage(case: Case, queries: list[SigmaQuery]) -> dict[int, int]:
+    """Run the converted rules once over the case; their hits go to the temp table ``HITS``.
+
+    A rule reads only its candidates: the events whose name and source can match it (one scan
+    of the case selects them for all such rules, reading only the columns the rules name);
+    the few rules with no need on name or source read the case themselves. A rule DuckDB
+    rejects is reported (``reason``) and left out. Returns matches per index in ``queries``.
     """
-    import pyarrow.compute as pc
-
-    from ..errors import QueryError
     from .engine import query_arrow
-    from .findings import empty_findings, finding_table
 
-    queries = load_sigma(paths)
-    ready = [q for q in queries if q.sql is not None]
-    matches: dict[int, int] = {}
-    tables: list[pa.Table] = []
-    if ready:
-        sql, params = _combined(ready)
-        try:
-            hits = query_arrow(case, sql, params)
-        except QueryError:
-            hits = None
-        if hits is None:
-            # Find the rule DuckDB rejects, report it, and run the others.
-            for q in ready:
-                try:
-                    query_arrow(case, _combined([q])[0] + " LIMIT 0", q.params)
-                except QueryError as exc:
-                    q.reason = f"failed in DuckDB: {exc}"
-                    q.sql = None
-            ready = [q for q in ready if q.sql is not None]
-            hits = query_arrow(case, *_combined(ready)) if ready else None
-        if hits is not None:
-            rule_col = hits.column("_rule")
-            for i, q in enumerate(ready):
-                sub = hits.filter(pc.equal(rule_col, i))
-                matches[id(q)] = sub.num_rows
-                if sub.num_rows:
-                    summary = pc.binary_join_element_wise(
-                        pa.array([q.title] * sub.num_rows, pa.string()), sub.column("_base"), ": "
-                    )
-                    sub = sub.append_column("summary", summary)
-                    rule_id = "sigma:" + (Path(q.file).stem if q.file else q.id)
-                    tables.append(
-                        finding_table(sub, rule_id, "sigma", q.title, q.level, q.tactic, q.technique)
-                    )
+    con = case.connection()
+    ready = [(i, q) for i, q in enumerate(queries) if q.sql is not None]
+    filters = _filters(con, [q for _, q in ready])
+    where = union(filters)
+    if where is not None:
+        cols = columns_in([q.sql or "" for (_, q), f in zip(ready, filters, strict=True) if isinstance(f, tuple)],
+                          always=_HIT_COLUMNS)  # fmt: skip
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS SELECT {', '.join(cols)} FROM events WHERE {where[0]}",
+            where[1],
+        )
+    runs = [
+        (i, q, CANDIDATES if isinstance(f, tuple) else "events")
+        for (i, q), f in zip(ready, filters, strict=True)
+        if f is not False  # False: no event of the case has a name/source the rule can match
+    ]
+
+    def create(items: list[tuple[int, SigmaQuery, str]]) -> None:
+        body = " UNION ALL ".join(_branch(q, i, t) for i, q, t in items) if items else None
+        params = [p for _, q, _ in items for p in q.params]
+        empty = f"SELECT {', '.join(_HIT_COLUMNS)}, 0 AS _rule FROM events LIMIT 0"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {HITS} AS {body or empty}", params if body else [])
+
+    try:
+        create(runs)
+    except duckdb.Error:
+        # Find the rules DuckDB rejects, report them, and run the others.
+        ok = []
+        for i, q, t in runs:
+            try:
+                query_arrow(case, f"SELECT count(*) FROM ({_branch(q, i, t)})", q.params)
+                ok.append((i, q, t))
+            except QueryError as exc:
+                q.reason = f"failed in DuckDB: {exc}"
+                q.sql = None
+        create(ok)
+    counts = dict(con.execute(f"SELECT _rule, count(*) FROM {HITS} GROUP BY _rule").fetchall())
+    return {i: int(counts.get(i, 0)) for i, q in enumerate(queries) if q.sql is not None}
+
+
+def findings_sql(case: Case, queries: list[SigmaQuery]) -> str:
+    """SQL over the staged hits whose rows are findings (the findings columns, origin null)."""
+    meta = pa.table(
+        {
+            "idx": pa.array(range(len(queries)), pa.int64()),
+            "rule": ["sigma:" + (Path(q.file).stem if q.file else q.id) for q in queries],
+            "title": [q.title for q in queries],
+            "severity": [q.level for q in queries],
+            "tactic": [q.tactic for q in queries],
+            "technique": [q.technique for q in queries],
+        }
+    )
+    case.connection().register(RULES, meta)
+    base = (
+        "left(regexp_replace(coalesce(h.event_name, '-') || ' by ' || coalesce(h.actor, '-') || ' from ' || "
+        f"coalesce(h.source_ip_address, '-'), '[\\x00-\\x1f\\x7f]+', ' ', 'g'), {SUMMARY_MAX})"
+    )
+    return (
+        "SELECT m.rule, 'sigma' AS source, m.title, m.severity, m.tactic, m.technique, "
+        "h.event_time::TIMESTAMPTZ AS time, h.event_time::TIMESTAMPTZ AS last_time, h.actor, "
+        "NULL::VARCHAR AS origin, 1::BIGINT AS count, [h.event_id] AS event_ids, "
+        f"m.title || ': ' || {base} AS summary FROM {HITS} h JOIN {RULES} m ON m.idx = h._rule"
+    )
+
+
+def drop_staged(case: Case) -> None:
+    """Drop the temp tables :func:`stage` and :func:`findings_sql` made."""
+    con = case.connection()
+    con.execute(f"DROP TABLE IF EXISTS {HITS}")
+    con.execute(f"DROP TABLE IF EXISTS {CANDIDATES}")
+    try:
+        con.unregister(RULES)
+    except duckdb.Error:
+        pass
+
+
+def report_frame(queries: list[SigmaQuery], matches: dict[int, int]) -> pd.DataFrame:
+    """The per-rule report: file, id, title, level, converted, reason, matches, notes."""
     report = [
         {
             "file": q.file,
@@ -475,13 +550,31 @@ def run_sigma(case: Case, paths: str | Path | Iterable[str | Path]) -> tuple[pd.
             "level": q.level,
             "converted": q.converted,
             "reason": q.reason,
-            "matches": matches.get(id(q)) if q.converted else None,
+            "matches": matches.get(i) if q.converted else None,
             "notes": "; ".join(q.notes),
         }
-        for q in queries
+        for i, q in enumerate(queries)
     ]
     frame = pd.DataFrame(
         report, columns=["file", "id", "title", "level", "converted", "reason", "matches", "notes"]
     )
     frame["matches"] = frame["matches"].astype("Int64")
-    return frame, (pa.concat_tables(tables) if tables else empty_findings())
+    return frame
+
+
+def run_sigma(case: Case, paths: str | Path | Iterable[str | Path]) -> tuple[pd.DataFrame, pa.Table]:
+    """Run Sigma rules over a case: (per-rule report, findings as an Arrow table).
+
+    All converted rules run in one statement (see :func:`stage`). The report has one row per
+    rule: file, id, title, level, converted, reason, matches, notes.
+    """
+    from .engine import query_arrow
+    from .findings import FINDINGS_SCHEMA
+
+    queries = load_sigma(paths)
+    try:
+        matches = stage(case, queries)
+        table = query_arrow(case, findings_sql(case, queries), []).cast(FINDINGS_SCHEMA)
+    finally:
+        drop_staged(case)
+    return report_frame(queries, matches), table
