@@ -17,6 +17,23 @@ from .html import Section
 from .sections import Window, chart
 from .style import PALETTE, plain
 
+#: Origins that are people (or their identity provider), as opposed to services and unknowns.
+HUMAN_ORIGINS = ("iam-user", "root", "identity-center-user", "idp-saml", "idp-web-identity")
+
+
+def chart_sessions(s: pd.DataFrame, limit: int = 30) -> pd.DataFrame:
+    """The sessions worth drawing: medium-or-worse flags first, then those people started.
+
+    Service sessions are many and routine, and a vendor's scanner can hold dozens of
+    low-flagged sessions; both would crowd out the few that matter.
+    """
+    if s.empty or "_rank" not in s.columns:
+        return s.head(limit)
+    serious = s["_rank"] <= RANK["medium"]
+    human = s["origin_kind"].isin(HUMAN_ORIGINS) if "origin_kind" in s.columns else ~serious
+    picked = pd.concat([s[serious], s[~serious & human]]).head(limit)
+    return picked if not picked.empty else s.head(limit)
+
 
 def sessions(w: Window) -> Section:
     from ..analysis import sessions as st
@@ -46,10 +63,9 @@ def sessions(w: Window) -> Section:
         s["_rank"] = s["session_id"].map(per["rank"]).fillna(len(RANK))
         flags = flags.drop(columns="_rank")
     # Flagged sessions first (worst flag first), then in issue order.
-    s = s.sort_values(["_rank", "issued_at"], kind="stable").drop(columns="_rank").reset_index(drop=True)
-    # The chart shows sessions people started: service sessions are many and routine.
-    people = s[s["origin_kind"] != "aws-service"] if "origin_kind" in s.columns else s
-    drawn = (people if not people.empty else s).head(30)
+    s = s.sort_values(["_rank", "issued_at"], kind="stable").reset_index(drop=True)
+    drawn = chart_sessions(s).drop(columns="_rank")
+    s = s.drop(columns="_rank")
     ev = (
         st.attribute(
             w.case, **w.bounds, session_id=list(drawn["session_id"]), columns=["event_time", "error_code"]
@@ -58,7 +74,7 @@ def sessions(w: Window) -> Section:
         else None
     )
     figs = {
-        "Sessions started by people (not AWS services): flagged first, up to 30": chart(
+        "Sessions with medium or worse flags, then sessions of people (up to 30)": chart(
             w,
             lambda ax: session_timeline(drawn, ev, ax=ax, max_sessions=30),
             (11, 1.6 + 0.34 * max(1, len(drawn))),
