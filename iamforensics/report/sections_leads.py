@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.patches import Patch
 
 from .html import Section
 from .sections import Window, chart
@@ -115,15 +116,18 @@ def _findings_chart(f: pd.DataFrame, ax: Axes) -> Axes:
         ax.set_xticks([])
         ax.set_yticks([])
         return ax
-    per = f.groupby(["rule", "severity"], as_index=False).size().sort_values("size").tail(25)
+    per = f.groupby(["rule", "severity"], as_index=False).size()
+    # Worst severity on top, then most findings: the reader starts at the top.
+    per = per.assign(_r=per["severity"].map(RANK).fillna(len(RANK)))
+    per = per.sort_values(["_r", "size"], ascending=[True, False], kind="stable").head(25).iloc[::-1]
     y = range(len(per))
     ax.barh(y, per["size"], color=[SEVERITY_COLOURS.get(s, PALETTE[7]) for s in per["severity"]])
     ax.set_yticks(list(y), [plain(r, 50) for r in per["rule"]])
     ax.set_xlabel("findings")
-    for sev, colour in SEVERITY_COLOURS.items():
-        if (per["severity"] == sev).any():
-            ax.barh([], [], color=colour, label=sev)
-    ax.legend(loc="lower right")
+    handles = [
+        Patch(color=c, label=sev) for sev, c in SEVERITY_COLOURS.items() if (per["severity"] == sev).any()
+    ]
+    ax.legend(handles=handles, loc="lower right")
     return ax
 
 
