@@ -14,10 +14,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import openpyxl
 import pytest
+from matplotlib.text import Text
 
 import iamforensics as ifx
 from iamforensics.report import build_report
+from iamforensics.report.build import SECTIONS
 from iamforensics.report.html import Section, render
+from iamforensics.report.sections import Window
 from iamforensics.report.style import caption, house_style, plain
 
 ACCT = "012345678901"
@@ -152,14 +155,19 @@ def evil_records() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
+def evil_case(tmp_path_factory) -> ifx.Case:
     d = tmp_path_factory.mktemp("evil")
     (d / "ev.json").write_text(json.dumps({"Records": evil_records()}))
     ifx.ingest([str(d / "ev.json")], d / CASE_NAME, jobs=1)
     case = ifx.open_case(d / CASE_NAME)
     assert len(case) == 4 * len(EVIL)
-    out = d / "out"
-    build_report(case, out, formats=("png", "svg"))
+    return case
+
+
+@pytest.fixture(scope="module")
+def report(evil_case) -> Path:
+    out = evil_case.path.parent / "out"
+    build_report(evil_case, out, formats=("png", "svg"))
     return out
 
 
@@ -322,3 +330,20 @@ def test_render_escapes_titles_notes_and_names():
     assert {t for t, _ in p.tags} <= TAGS
     assert {a for _, attrs in p.tags for a in attrs} <= ATTRS
     assert "<script>x</script>" in "".join(p.text)
+
+
+def test_no_chart_text_is_mathtext_or_escaped(evil_case):
+    """Every text of every report chart, drawn: not mathtext, no visible backslash escape."""
+    drawn: list[str] = []
+    w = Window.of(evil_case, None, None)
+    with house_style():
+        for _, make in SECTIONS:
+            for fig in make(w).figures.values():
+                fig.canvas.draw()
+                for t in fig.findobj(Text):
+                    text, ismath = t._preprocess_math(t.get_text())
+                    assert ismath is False and "\\$" not in text, text
+                    drawn.append(text)
+                plt.close(fig)
+    assert any("$x^2$" in t for t in drawn)
+    assert any("<script>" in t for t in drawn)
