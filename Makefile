@@ -21,7 +21,7 @@ demo: install
 	rm -rf $(CASE)
 	$(BIN)/iamforensics ingest data/samples/AWSLogs --case $(CASE) --jobs $(JOBS)
 	$(BIN)/iamforensics info --case $(CASE)
-	$(BIN)/python tools/run_notebooks.py --case $(CASE) --out out/notebooks
+	$(BIN)/python tools/run_notebooks.py --case $(CASE) --out out/notebooks --jobs $(JOBS)
 
 lint: dev
 	$(BIN)/ruff check iamforensics tests bench

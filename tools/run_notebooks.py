@@ -7,7 +7,7 @@ command is ``python`` with the running ``sys.executable``).
 
 Usage::
 
-    .venv/bin/python tools/run_notebooks.py --case out/case --out out/notebooks
+    .venv/bin/python tools/run_notebooks.py --case out/case --out out/notebooks [--jobs 2]
     .venv/bin/python tools/run_notebooks.py --case out/case --out /tmp/nb 01_timeline 05_sessions
 
 Examples
@@ -19,9 +19,11 @@ Examples
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,28 @@ def write_html(executed: Path) -> Path:
     return target
 
 
+def _run_one(task: tuple[Path, Path, dict[str, Any], bool], prefix: str) -> tuple[str, float, str | None]:
+    """Run one notebook; (name, seconds, error or None). Top level, so a process pool can call it."""
+    path, out, params, html = task
+    if prefix:
+        # On its own line: the kernel's own log lines (stderr) may follow it.
+        print(f"{prefix}{path.name}", flush=True)
+    t = time.perf_counter()
+    try:
+        run_notebook(path, out, params, html=html)
+    except Exception as exc:  # noqa: BLE001 - report every notebook, then fail
+        return path.name, time.perf_counter() - t, f"{type(exc).__name__}: {str(exc)[:2000]}"
+    return path.name, time.perf_counter() - t, None
+
+
+def _report(name: str, seconds: float, error: str | None, failed: list[str]) -> None:
+    if error is None:
+        print(f"    {name} ok ({seconds:.1f} s)", flush=True)
+    else:
+        failed.append(name)
+        print(f"    {name} FAILED ({seconds:.1f} s)\n    {error}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Execute the notebooks against a case (papermill).")
     ap.add_argument("names", nargs="*", help="notebooks to run (default: all), e.g. 01_timeline")
@@ -93,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "out" / "notebooks"), help="folder for executed notebooks")
     ap.add_argument("--sigma", default=None, help="Sigma rules for 06 (default: ../shared/sigma if present)")
     ap.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    ap.add_argument("--jobs", type=int, default=1, help="notebooks run at the same time (default 1)")
     args = ap.parse_args(argv)
     case, out = Path(args.case), Path(args.out)
     if not (case / "case.json").is_file():
@@ -100,21 +125,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sigma = Path(args.sigma) if args.sigma else (SHARED_SIGMA if SHARED_SIGMA.is_dir() else None)
     paths = notebook_paths(args.names)
+    jobs = max(1, min(args.jobs, len(paths)))
     t0 = time.perf_counter()
+    if jobs > 1:
+        # The longest notebook first, so the others fill the second worker meanwhile; the
+        # session cache is built once here, not by two kernels racing to write it.
+        paths.sort(key=lambda p: not p.stem.startswith("08"))
+        from iamforensics import open_case
+
+        open_case(case).sessions()
+    tasks = [(path, out, parameters_for(path, case, out, sigma), not args.no_html) for path in paths]
     failed: list[str] = []
-    for i, path in enumerate(paths, 1):
-        t = time.perf_counter()
-        # On its own line: the kernel's own log lines (stderr) may follow it.
-        print(f"[{i}/{len(paths)}] {path.name}", flush=True)
-        try:
-            run_notebook(path, out, parameters_for(path, case, out, sigma), html=not args.no_html)
-        except Exception as exc:  # noqa: BLE001 - report every notebook, then fail
-            failed.append(path.name)
-            print(
-                f"    FAILED ({time.perf_counter() - t:.1f} s)\n    {type(exc).__name__}: {str(exc)[:2000]}"
-            )
-            continue
-        print(f"    ok ({time.perf_counter() - t:.1f} s)", flush=True)
+    if jobs == 1:
+        results = (_run_one(task, f"[{i}/{len(paths)}] ") for i, task in enumerate(tasks, 1))
+        for name, seconds, error in results:
+            _report(name, seconds, error, failed)
+    else:
+        print(f"{len(paths)} notebooks, {jobs} at a time", flush=True)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_run_one, task, "") for task in tasks]
+            for future in as_completed(futures):
+                _report(*future.result(), failed)
     total = time.perf_counter() - t0
     print(f"{len(paths) - len(failed)} of {len(paths)} notebooks ran in {total:.1f} s; written to {out}")
     return 1 if failed else 0
