@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,8 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-#: Sigma rules beside the checkout (not part of the repository); used when present.
-SHARED_SIGMA = ROOT.parent / "shared" / "sigma"
+#: Sigma rules beside the checkout (not part of the repository; IAMFORENSICS_SHARED moves it,
+#: as for the tests' evidence); used when present.
+SHARED_SIGMA = Path(os.environ.get("IAMFORENSICS_SHARED", ROOT.parent / "shared")) / "sigma"
 KERNEL = "python3"
 
 
