@@ -26,7 +26,17 @@ ARGS = [
     "--disable-sync",
     "--disable-default-apps",
 ]
-SECTIONS = ["overview", "timeline", "api-calls", "mfa", "source-ips", "sessions", "findings", "evidence"]
+SECTIONS = [
+    "overview",
+    "timeline",
+    "api-calls",
+    "mfa",
+    "source-ips",
+    "sessions",
+    "findings",
+    "iam-changes",
+    "evidence",
+]
 SCREENSHOT = ROOT / "out" / "report-screenshot.png"
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import iamforensics as ifx
+from iamforensics import iam
 from iamforensics.cli import main
 from iamforensics.detections.findings import findings_table, write_findings
 from iamforensics.integrity import check_custody, record_in_manifest
@@ -20,7 +21,17 @@ from iamforensics.report import build_report
 from iamforensics.report.build import parse_bound
 from tests.analysis_helpers import SAMPLES, samples_case
 
-SECTIONS = ["overview", "timeline", "api-calls", "mfa", "source-ips", "sessions", "findings", "evidence"]
+SECTIONS = [
+    "overview",
+    "timeline",
+    "api-calls",
+    "mfa",
+    "source-ips",
+    "sessions",
+    "findings",
+    "iam-changes",
+    "evidence",
+]
 WINDOW = ("2024-05-08T00:00:00Z", "2024-05-09T00:00:00Z")
 
 
@@ -152,6 +163,13 @@ def test_tables_csv_and_xlsx_have_the_same_rows(full):
     # Spot values: the sample's findings and sessions tables are not empty.
     assert len(read_csv(full / "tables" / "findings.csv")) > 20
     assert len(read_csv(full / "tables" / "sessions.csv")) > 100
+
+
+def test_iam_changes_are_the_privilege_ledger(full, case):
+    rows = pd.read_csv(full / "tables" / "privilege_changes.csv", encoding="utf-8-sig")
+    ledger = iam.privilege_ledger(case)
+    assert len(rows) == len(ledger) > 5
+    assert list(rows["event_id"]) == list(ledger["event_id"])
 
 
 def test_timesketch_every_line_valid(full, case):

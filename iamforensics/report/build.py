@@ -46,6 +46,7 @@ SECTIONS: tuple[tuple[str, Callable[[Window], Section]], ...] = (
     ("source IPs", sec_activity.source_ips),
     ("sessions", sec_leads.sessions),
     ("findings", sec_leads.findings),
+    ("IAM changes", sec_leads.iam_changes),
     ("evidence manifest", sec_leads.evidence),
 )
 

@@ -184,6 +184,35 @@ def findings(w: Window) -> Section:
     )
 
 
+def iam_changes(w: Window) -> Section:
+    from ..iam import privilege_ledger
+
+    ledger = privilege_ledger(w.case, **w.bounds)
+    n_ok = int((ledger["outcome"] == "succeeded").sum()) if not ledger.empty else 0
+    return Section(
+        "iam-changes",
+        "IAM changes",
+        text=f"{len(ledger):,} changes to identities, credentials, MFA, permissions and trust "
+        f"({n_ok:,} succeeded), from CloudTrail alone.",
+        note="admin_level is read from the policy document or managed policy granted; the "
+        "subject's own level needs an IAM snapshot: iamforensics.iam.privilege_ledger(case, details=...).",
+        tables={"Privilege changes": ledger},
+        columns={
+            "Privilege changes": [
+                "event_time",
+                "event_name",
+                "effect",
+                "subject",
+                "granted",
+                "admin_level",
+                "actor",
+                "origin",
+                "outcome",
+            ]
+        },
+    )
+
+
 def evidence(w: Window) -> Section:
     m = w.case.manifest
     runs = m.get("runs", [])
