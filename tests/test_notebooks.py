@@ -162,6 +162,7 @@ def test_start_here_ingests_evidence_into_a_new_case(tmp_path: Path) -> None:
     executed = run_notebook(path, tmp_path, {"CASE": str(case), "EVIDENCE": [str(evidence)]}, html=False)
     text = _text(nbformat.read(executed, as_version=4))
     assert "accounting identity holds" in text
+    assert "not-covered" in text and "signatures were NOT checked" in text  # no digests in it
     assert "StopLogging" in text and "ConsoleLogin" in text
     assert (case / "case.json").is_file()
 

@@ -103,6 +103,21 @@ if EVIDENCE:
     ingest_report = ifx.ingest(EVIDENCE, CASE, jobs=JOBS)
     print(ingest_report.summary())""",
     ),
+    (
+        "md",
+        """The evidence as collected, checked against the CloudTrail digest files it holds (hash chain
+per trail and region, every listed log file's SHA-256): `modified` or `missing` files are
+tampering or lost evidence; `not-covered` for every file means the evidence came without digests
+(see *Evidence integrity* in the README for signatures and `iamforensics verify`).""",
+    ),
+    (
+        "code",
+        """if EVIDENCE:
+    from iamforensics import integrity
+
+    verification = integrity.verify(EVIDENCE)
+    print(verification.summary())""",
+    ),
     ("code", SETUP),
     (
         "md",
