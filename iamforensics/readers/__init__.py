@@ -126,7 +126,7 @@ def wide_encoding(head: bytes) -> str | None:
 
     Examples
     --------
-    >>> wide_encoding('{"Records": []}'.encode("utf-16"))[:35]
+    >>> wide_encoding('{"Records": []}'.encode("utf-16"))[:34]
     'it is UTF-16-LE text, not UTF-8: AWS'
     """
     enc = _wide_guess(head)
