@@ -68,6 +68,8 @@ class Section:
     columns: dict[str, list[str]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     max_rows: int = MAX_ROWS
+    #: Charts already rendered (title -> base64 PNG), so their figures can be closed early.
+    images: dict[str, str] = field(default_factory=dict)
 
 
 def esc(value: object) -> str:
@@ -177,9 +179,10 @@ def render(title: str, meta: dict[str, str], sections: list[Section], footer: st
             parts.append(f'<p class="lead">{esc(s.text)}</p>')
         if s.note:
             parts.append(f'<p class="note">{esc(s.note)}</p>')
-        for name, fig in s.figures.items():
+        images = {**{name: figure_png_b64(fig) for name, fig in s.figures.items()}, **s.images}
+        for name, b64 in images.items():
             parts.append(
-                f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{figure_png_b64(fig)}">'
+                f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{b64}">'
                 f"<figcaption>{esc(name)}</figcaption></figure>"
             )
         row: list[str] = []  # small tables (a few columns) sit side by side
