@@ -234,3 +234,10 @@ def test_record_text_is_escaped_in_the_html(tmp_path: Path) -> None:
     assert "AKIAHOSTILEEXAMPLE01" in html
     assert hostile not in html and "<img src=x" not in html and "<b>$x$</b>" not in html
     assert "&lt;script&gt;alert(" in html or "&lt;img src=x" in html
+
+
+def test_detections_notebook_on_a_window_without_findings(case_path: Path, tmp_path: Path) -> None:
+    """A window with no events still runs (no chart to draw is said, not raised)."""
+    path = NOTEBOOKS[STEMS.index("06_detections")]
+    executed = run_notebook(path, tmp_path, {"CASE": str(case_path), "START": "2030-01-01"}, html=False)
+    assert "no findings in the window" in _text(nbformat.read(executed, as_version=4))

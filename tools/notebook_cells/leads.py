@@ -187,9 +187,12 @@ routine.""",
     (
         "code",
         """by_tactic = found.groupby(["tactic", "severity"]).size().unstack(fill_value=0)
-ax = by_tactic.plot.barh(stacked=True, figsize=(9, 0.8 + 0.35 * max(1, len(by_tactic))), title="Findings per tactic")
-ax.set_xlabel("findings")
-caption(ax, case.name, window)""",
+if by_tactic.empty:
+    print("no findings in the window")
+else:
+    ax = by_tactic.plot.barh(stacked=True, figsize=(9, 0.8 + 0.35 * len(by_tactic)), title="Findings per tactic")
+    ax.set_xlabel("findings")
+    caption(ax, case.name, window)""",
     ),
     (
         "md",
