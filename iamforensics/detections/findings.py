@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ..errors import IamForensicsError, QueryError
 from .engine import SEVERITIES, Rule
-from .prefilter import columns_in, resolve, union
+from .prefilter import BROAD, columns_in, resolve, union
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -174,7 +174,7 @@ def _stage(
         # One scan selects the candidates of every rule (the events whose name and source it
         # can match), reading only the columns the rules name; each rule then searches that
         # small table. Rules with no need on name/source read the case themselves.
-        filters = resolve(con, [condition_need(r.condition, r.id) for r in chosen])
+        filters = resolve(con, [condition_need(r.condition, r.id) for r in chosen], max_share=BROAD)
         where = union(filters)
         if where is not None:
             cols = columns_in(

@@ -30,6 +30,9 @@ from ..schema import COLUMN_NAMES
 
 #: The columns needs are expressed on: few distinct values, named by most rules.
 NEED_COLUMNS: tuple[str, ...] = ("event_name", "event_source")
+#: A rule whose need admits more than this share of the events reads the case itself instead
+#: of the candidate table (root activity is "any call but ConsoleLogin": most of a case).
+BROAD = 0.2
 #: A need: column -> (SQL test over that column alone, its parameters).
 Need = dict[str, tuple[str, list[Any]]]
 #: What :func:`resolve` gives a rule: an SQL filter and its parameters, None (no need: every
@@ -77,14 +80,21 @@ def column_of(sql: str) -> str | None:
     return m.group(1) if m and m.group(1) in NEED_COLUMNS else None
 
 
-def resolve(con: duckdb.DuckDBPyConnection, needs: Sequence[Need | None]) -> list[Filter]:
-    """Each need as a filter on the values the case holds (one small query per column)."""
+def resolve(
+    con: duckdb.DuckDBPyConnection, needs: Sequence[Need | None], *, max_share: float = 1.0
+) -> list[Filter]:
+    """Each need as a filter on the values the case holds (one small query per column).
+
+    A filter that admits more than ``max_share`` of the events is given as None: copying most
+    of the case into a candidate table costs more than the rule reading the case itself.
+    """
     out: list[Filter] = [None] * len(needs)
     per_col: dict[str, list[int]] = {}
     for i, need in enumerate(needs):
         for col in need or {}:
             per_col.setdefault(col, []).append(i)
     allowed: dict[tuple[int, str], tuple[list[Any], bool]] = {}
+    share: dict[int, float] = {}
     for col, idxs in per_col.items():
         if col not in COLUMN_NAMES:
             raise QueryError(f"not a column: {col!r}")
@@ -92,15 +102,18 @@ def resolve(con: duckdb.DuckDBPyConnection, needs: Sequence[Need | None]) -> lis
         flags = ", ".join(_bool(sql) for sql, _ in tests)
         test_params = [p for _, ps in tests for p in ps]
         # The tests read the column by its quoted name, as the rule queries do.
-        query = f'SELECT "{col}", [{flags}] FROM (SELECT DISTINCT "{col}" FROM events)'
+        query = f'SELECT "{col}", count(*), [{flags}] FROM events GROUP BY "{col}"'
         try:
             rows = con.execute(query, test_params).fetchall()
         except duckdb.Error as exc:
             raise QueryError(f"prefilter query failed: {exc}") from None
+        total = sum(n for _, n, _ in rows) or 1
         for k, i in enumerate(idxs):
-            values = sorted(v for v, hits in rows if hits[k] and v is not None)
-            null_ok = any(hits[k] for v, hits in rows if v is None)
+            values = sorted(v for v, _, hits in rows if hits[k] and v is not None)
+            null_ok = any(hits[k] for v, _, hits in rows if v is None)
             allowed[(i, col)] = (values, null_ok)
+            admitted = sum(n for _, n, hits in rows if hits[k]) / total
+            share[i] = min(share.get(i, 1.0), admitted)
     for i, need in enumerate(needs):
         if not need:
             continue
@@ -115,7 +128,10 @@ def resolve(con: duckdb.DuckDBPyConnection, needs: Sequence[Need | None]) -> lis
                 break
             clauses.append("(" + " OR ".join(alts) + ")")
             params.extend(values)
-        out[i] = (" AND ".join(clauses), params) if clauses else False
+        if not clauses:
+            out[i] = False
+        elif share.get(i, 1.0) <= max_share:
+            out[i] = (" AND ".join(clauses), params)
     return out
 
 

@@ -64,7 +64,7 @@ from sigma.types import (
 from ..errors import IamForensicsError, QueryError
 from ..schema import COLUMN_NAMES, PATH_TO_COLUMN, PAYLOAD_COLUMNS
 from .fields import resolve_field
-from .prefilter import Filter, Need, column_of, columns_in, need_all, need_any, resolve, union
+from .prefilter import BROAD, Filter, Need, column_of, columns_in, need_all, need_any, resolve, union
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -443,12 +443,12 @@ def _filters(con: Any, ready: list[SigmaQuery]) -> list[Filter]:
     """Each rule's need resolved on the case; a need DuckDB rejects is dropped (the rule then
     reads every event, and fails or not on its own)."""
     try:
-        return resolve(con, [q.need for q in ready])
+        return resolve(con, [q.need for q in ready], max_share=BROAD)
     except QueryError:
         out: list[Filter] = []
         for q in ready:
             try:
-                out.extend(resolve(con, [q.need]))
+                out.extend(resolve(con, [q.need], max_share=BROAD))
             except QueryError:
                 out.append(None)
         return out
