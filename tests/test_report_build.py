@@ -127,6 +127,18 @@ def test_html_is_self_contained_with_every_section(full):
     assert 'http-equiv="Content-Security-Policy"' in text and "default-src 'none'" in text
     assert "http://" not in text and "https://" not in text
     assert f"iamforensics {ifx.__version__}" in text
+    n = len(pd.read_csv(full / "tables" / "findings.csv", encoding="utf-8-sig"))
+    assert page.cells[:8] == [
+        "case",
+        "samples",
+        "window (UTC)",
+        "whole case",
+        "events in window",
+        "8,091",
+        "findings",
+        page.cells[7],
+    ]
+    assert page.cells[7].startswith(f"{n} findings: ")
 
 
 def test_overview_counts_match_the_case(full, case):

@@ -165,6 +165,8 @@ def build_report(
         "case": c.name,
         "window (UTC)": w.label,
         "events in window": f"{w.events:,}",
+        # The findings line up front: what a reader of the first screen most needs.
+        "findings": next((sec.text for sec in sections if sec.id == "findings"), ""),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "tool": f"iamforensics {__version__} (case ingested with {c.manifest.get('tool_version', '?')})",
     }
