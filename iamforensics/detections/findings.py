@@ -104,16 +104,21 @@ ORIGINS = "_iamf_origins"
 _BUILTIN_ARROW = "_iamf_builtin_findings"
 
 
-def _stage_origins(case: Case) -> bool:
+def _stage_origins(case: Case, sigma: bool) -> bool:
     """event id -> origin for the first event of every staged finding (session attribution,
     one join over the case); False when no attribution can be made (origins stay null)."""
+    from . import sigma as sg
+
     try:
         from ..analysis.sessions.table import attribution_query, get
     except ImportError:
         return False
     try:
         get(case)  # builds or reads the cached sessions; registers the maps in this connection
-        source = f"(SELECT * FROM events WHERE event_id IN (SELECT event_ids[1] FROM {FINDINGS}))"
+        firsts = f"SELECT event_ids[1] FROM {FINDINGS}" + (
+            f" UNION ALL SELECT event_id FROM {sg.HITS}" if sigma else ""
+        )
+        source = f"(SELECT * FROM events WHERE event_id IN ({firsts}))"
         case.connection().execute(
             f"CREATE OR REPLACE TEMP TABLE {ORIGINS} AS SELECT event_id, min(origin) AS origin "
             f"FROM ({attribution_query('e.event_id, e.origin', source)}) GROUP BY event_id"
@@ -123,20 +128,30 @@ def _stage_origins(case: Case) -> bool:
     return True
 
 
-def _final_sql(with_origin: bool) -> tuple[str, list[Any]]:
-    """The staged findings with their origins, in time order (higher severity first at a tie)."""
+def _final_sql(with_origin: bool, sigma_sql: str | None, keep: list[str]) -> tuple[str, list[Any]]:
+    """Every finding (built-in ones staged, Sigma ones made from the staged hits as they are
+    read) with its origin, in time order (higher severity first at a tie)."""
+    params: list[Any] = []
+    rows = f"SELECT * FROM {FINDINGS}"
+    if sigma_sql is not None:
+        rows += f" UNION ALL SELECT * FROM ({sigma_sql}) WHERE severity IN ({', '.join('?' * len(keep))})"
+        params.extend(keep)
     rank = "coalesce(list_position(?::VARCHAR[], f.severity), 1)"
     order = f" ORDER BY f.time, {rank} DESC, f.rule, f.event_ids[1], f.summary"
+    params.append(list(SEVERITIES))
     if not with_origin:
-        return f"SELECT f.* FROM {FINDINGS} f{order}", [list(SEVERITIES)]
+        return f"WITH f AS ({rows}) SELECT f.* FROM f{order}", params
     return (
-        f"SELECT f.* REPLACE (o.origin AS origin) FROM {FINDINGS} f "
+        f"WITH f AS ({rows}) SELECT f.* REPLACE (o.origin AS origin) FROM f "
         f"LEFT JOIN {ORIGINS} o ON o.event_id = f.event_ids[1]{order}",
-        [list(SEVERITIES)],
+        params,
     )
 
 
 def _drop(case: Case) -> None:
+    from . import sigma as sg
+
+    sg.drop_staged(case)
     con = case.connection()
     for name in (FINDINGS, ORIGINS, CANDIDATES):
         con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -153,8 +168,10 @@ def _stage(
     rules: Sequence[Rule] | None,
     builtin: bool,
     min_severity: str | None,
-) -> tuple[pd.DataFrame | None, dict[str, float], bool]:
-    """Run the rules; findings go to the temp table ``FINDINGS``, origins to ``ORIGINS``."""
+) -> tuple[pd.DataFrame | None, dict[str, float], tuple[str, list[Any]]]:
+    """Run the rules: built-in findings go to the temp table ``FINDINGS``, Sigma hits to
+    :data:`.sigma.HITS`, origins to ``ORIGINS``; returns the Sigma report, seconds per stage
+    and the query of all findings (see :func:`_final_sql`). The caller drops the tables."""
     from . import sigma as sg
     from .engine import condition_need, load_rules, rule_query, run_rule_arrow
 
@@ -195,24 +212,20 @@ def _stage(
     con.unregister(_BUILTIN_ARROW)
     seconds["builtin"] = time.perf_counter() - t0
     report = None
+    sigma_sql = None
     if sigma is not None:
         t1 = time.perf_counter()
         queries = sg.load_sigma(sigma)
-        try:
-            matches = sg.stage(case, queries)
-            marks = ", ".join("?" * len(keep))
-            con.execute(
-                f"INSERT INTO {FINDINGS} SELECT * FROM ({sg.findings_sql(case, queries)}) WHERE severity IN ({marks})",
-                keep,
-            )
-        finally:
-            sg.drop_staged(case)
+        matches = sg.stage(case, queries)
+        # Millions of Sigma findings (one per matching event) are not staged: they are made
+        # from the compact hits while the final query reads them.
+        sigma_sql = sg.findings_sql(case, queries)
         report = sg.report_frame(queries, matches)
         seconds["sigma"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    with_origin = _stage_origins(case)
+    with_origin = _stage_origins(case, sigma_sql is not None)
     seconds["origin"] = time.perf_counter() - t2
-    return report, seconds, with_origin
+    return report, seconds, _final_sql(with_origin, sigma_sql, keep)
 
 
 def findings_table(
@@ -227,11 +240,11 @@ def findings_table(
     from .engine import query_arrow
 
     try:
-        report, seconds, with_origin = _stage(
+        report, seconds, final = _stage(
             case, sigma=sigma, rules=rules, builtin=builtin, min_severity=min_severity
         )
         t0 = time.perf_counter()
-        table = query_arrow(case, *_final_sql(with_origin)).cast(FINDINGS_SCHEMA)
+        table = query_arrow(case, *final).cast(FINDINGS_SCHEMA)
         seconds["collect"] = time.perf_counter() - t0
     finally:
         _drop(case)
@@ -383,11 +396,10 @@ def hunt(
     paths: dict[str, Path] = {}
     table = None
     try:
-        report, seconds, with_origin = _stage(
+        report, seconds, (sql, params) = _stage(
             case, sigma=sigma, rules=rules, builtin=True, min_severity=min_severity
         )
         t0 = time.perf_counter()
-        sql, params = _final_sql(with_origin)
         if write:
             paths = {"parquet": case.path / PARQUET_NAME, "csv": case.path / CSV_NAME}
             con.execute(
