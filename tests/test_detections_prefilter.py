@@ -193,3 +193,20 @@ def test_streamed_csv_is_the_neutralized_csv_of_report_export(tmp_path: Path) ->
 
     assert read(paths["csv"]) == read(expected)
     assert paths["csv"].read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_hunt_benchmark_runs_on_a_copy_of_the_sample_case(tmp_path: Path) -> None:
+    import shutil
+
+    from bench.hunt import run_hunt
+
+    if not SIGMA_DIR.is_dir():
+        pytest.skip("shared Sigma rules not present")
+    case_dir = tmp_path / "case"
+    shutil.copytree(samples_case().path, case_dir)
+    out = run_hunt(case_dir, SIGMA_DIR, cold=True)
+    assert out["events"] == len(samples_case()) and out["sessions"] == "built"
+    assert out["findings"] == sum(out["findings_by_source"].values()) > 1000
+    assert out["sigma_converted"] == out["sigma_rules"] == 57 and out["builtin_rules"] >= 60
+    assert {"builtin", "sigma", "origin", "write"} <= set(out["stages"]) and out["peak_rss_mb"] > 0
+    assert (case_dir / "findings.parquet").is_file() and (case_dir / "findings.csv").is_file()
