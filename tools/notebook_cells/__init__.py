@@ -32,6 +32,11 @@ CASE = "../out/case"  # the case folder; `make demo` builds the sample case ther
 START = None  # start of the time window (UTC, inclusive), e.g. "2024-05-08"; None: whole case
 END = None  # end of the time window (UTC, exclusive); None: whole case"""
 
+#: The bucket of the event-rate charts (a parameter where a notebook draws one): hourly bars
+#: for a week, daily for months (thousands of bars take long to draw and say little).
+PARAM_FREQ = """
+FREQ = "1h"  # bucket of the event-rate charts: "1h" for days of evidence, "1d" for months"""
+
 SETUP = """import pandas as pd
 
 import iamforensics as ifx

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from . import CHAINED_SESSION, DAVE, EXPIRED_USE_EVENT, LEAKED_KEY, PARAMS_COMMON, SETUP, next_links
+from . import (
+    CHAINED_SESSION,
+    DAVE,
+    EXPIRED_USE_EVENT,
+    LEAKED_KEY,
+    PARAM_FREQ,
+    PARAMS_COMMON,
+    SETUP,
+    next_links,
+)
 
 LEADS: dict[str, list[tuple[str, str]]] = {}
 
@@ -419,7 +428,8 @@ defaults point at the sample scenario's compromised user and key.""",
 OUT = "../out/report"  # the folder the report files are written to
 ACTOR = "{DAVE}"  # the principal of interest
 ACCESS_KEY_ID = "{LEAKED_KEY}"  # the key whose session tree is exported
-REPORT_FORMATS = ["png"]  # figure formats of the full report: any of "png", "svg", "pdf" (each costs time)''',
+REPORT_FORMATS = ["png"]  # figure formats of the full report: any of "png", "svg", "pdf" (each costs time)'''
+        + PARAM_FREQ,
     ),
     ("code", SETUP),
     (
@@ -452,7 +462,7 @@ Each chart carries a caption with the case and the window; the files are listed 
     ),
     (
         "code",
-        """ax = pt.event_rate(tl.event_rate(case, START, END, freq="1h"), marks=tl.marked_events(case, START, END))
+        """ax = pt.event_rate(tl.event_rate(case, START, END, freq=FREQ), marks=tl.marked_events(case, START, END))
 caption(ax, case.name, window)
 save_figure(ax, figures / "event_rate.png")
 save_figure(ax, figures / "event_rate.svg")""",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import DAVE, LEAKED_KEY, PARAMS_COMMON, SETUP, SINCE, next_links
+from . import DAVE, LEAKED_KEY, PARAM_FREQ, PARAMS_COMMON, SETUP, SINCE, next_links
 
 OVERVIEW: dict[str, list[tuple[str, str]]] = {}
 
@@ -27,7 +27,8 @@ Set `EVIDENCE` to a list of paths (files, folders, archives, `s3://...`) to inge
         PARAMS_COMMON
         + """
 EVIDENCE = None  # e.g. ["../data/samples/AWSLogs"]: ingested into CASE before the overview
-JOBS = 1  # worker processes for the ingest""",
+JOBS = 1  # worker processes for the ingest"""
+        + PARAM_FREQ,
     ),
     ("md", "## Ingest (only when `EVIDENCE` is given)"),
     (
@@ -91,9 +92,9 @@ sources.groupby(["format", "compression"], dropna=False).agg(
         "md",
         """## Activity over time
 
-Events per hour, reads, writes and errors stacked, with a dashed line at each event that
-changes logging, credentials, principals or MFA (StopLogging, CreateAccessKey,
-DeactivateMFADevice...). Read it for bursts of writes or errors and for marks at odd hours;
+Events per `FREQ` bucket (an hour by default), reads, writes and errors stacked, with a dashed
+line at each event that changes logging, credentials, principals or MFA (StopLogging,
+CreateAccessKey, DeactivateMFADevice...). Read it for bursts of writes or errors and for marks at odd hours;
 a gap in the bars can be quiet time or missing logs (check the marks for StopLogging).""",
     ),
     (
@@ -101,7 +102,7 @@ a gap in the bars can be quiet time or missing logs (check the marks for StopLog
         """from iamforensics.analysis import timeline as tl
 from iamforensics.plots import timeline as pt
 
-ax = pt.event_rate(tl.event_rate(case, START, END, freq="1h"), marks=tl.marked_events(case, START, END))
+ax = pt.event_rate(tl.event_rate(case, START, END, freq=FREQ), marks=tl.marked_events(case, START, END))
 caption(ax, case.name, window)""",
     ),
     (
@@ -154,7 +155,8 @@ The defaults point at the sample scenario's leaked key (`AKIALXRK7KTX2MSKAWTN`, 
         PARAMS_COMMON
         + f'''
 ACCESS_KEY_ID = "{LEAKED_KEY}"  # the key of interest (None: every key)
-ACTOR = None  # or a principal ARN, e.g. "{DAVE}"''',
+ACTOR = None  # or a principal ARN, e.g. "{DAVE}"'''
+        + PARAM_FREQ,
     ),
     ("code", SETUP),
     (
@@ -184,15 +186,15 @@ caption(ax, case.name, window)""",
         "md",
         """## Rate and hours
 
-Events per hour with the logging, credential and MFA marks of the same principal, then the
-hour-of-day heatmap: the owner works in office hours, the attacker at night (UTC).""",
+The key's events per `FREQ` bucket, with the whole case's logging, credential and MFA marks,
+then its hour-of-day heatmap: the owner works in office hours, the attacker at night (UTC).""",
     ),
     (
         "code",
         """ax = pt.event_rate(
-    tl.event_rate(case, START, END, freq="1h", actor=ACTOR, access_key_id=ACCESS_KEY_ID),
+    tl.event_rate(case, START, END, freq=FREQ, actor=ACTOR, access_key_id=ACCESS_KEY_ID),
     marks=tl.marked_events(case, START, END),
-    title="Events per hour (marks: the whole case)",
+    title=f"Events per {FREQ} (marks: the whole case)",
 )
 caption(ax, case.name, window)""",
     ),
@@ -248,7 +250,8 @@ a baseline (before) and the investigation window (from then on).""",
         PARAMS_COMMON
         + f'''
 ACTOR = "{DAVE}"  # the principal of interest
-SINCE = "{SINCE}"  # APIs first called from this time on are "new" (baseline: before it)''',
+SINCE = "{SINCE}"  # APIs first called from this time on are "new" (baseline: before it)'''
+        + PARAM_FREQ,
     ),
     ("code", SETUP),
     (
@@ -292,7 +295,7 @@ events (grey bars): a spike of errors on few events is a principal probing what 
     ("code", 'ac.histogram(case, by="error_code", top=10, start=START, end=END)'),
     (
         "code",
-        """ax = pa.error_rate(tl.event_rate(case, START, END, freq="1h"))
+        """ax = pa.error_rate(tl.event_rate(case, START, END, freq=FREQ))
 caption(ax, case.name, window)""",
     ),
     (
