@@ -15,7 +15,7 @@ import pytest
 import iamforensics as ifx
 from iamforensics import iam
 from iamforensics.cli import main
-from iamforensics.detections.findings import findings_table, write_findings
+from iamforensics.detections import hunt
 from iamforensics.integrity import check_custody, record_in_manifest
 from iamforensics.report import build_report
 from iamforensics.report.build import parse_bound
@@ -231,8 +231,7 @@ def small_case(tmp_path_factory):
     day = SAMPLES / "AWSLogs" / "058264710392" / "CloudTrail" / "eu-west-1" / "2024" / "05" / "08"
     ifx.ingest([str(day)], d / "case", jobs=1)
     c = ifx.open_case(d / "case")
-    table, report, _ = findings_table(c)
-    write_findings(c, table, report)
+    hunt(c)  # writes findings.parquet into the case, as 'iamforensics hunt' does
     record_in_manifest(c.path, None, check_custody(c.path))
     return c
 
