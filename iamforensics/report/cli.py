@@ -36,7 +36,7 @@ def register_cli(sub: Any) -> None:
     s.add_argument(
         "--from", dest="start", default=None, help="window start, ISO 8601 (UTC unless an offset is given)"
     )
-    s.add_argument("--to", dest="end", default=None, help="window end, exclusive, ISO 8601")
+    s.add_argument("--to", dest="end", metavar="ISO", default=None, help="window end, exclusive, ISO 8601")
     s.add_argument(
         "--figures",
         default=",".join(FORMATS),
