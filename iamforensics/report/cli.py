@@ -34,7 +34,11 @@ def register_cli(sub: Any) -> None:
         "--out", required=True, help="report folder (created; earlier report files are overwritten)"
     )
     s.add_argument(
-        "--from", dest="start", default=None, help="window start, ISO 8601 (UTC unless an offset is given)"
+        "--from",
+        dest="start",
+        metavar="ISO",
+        default=None,
+        help="window start, ISO 8601 (UTC unless an offset is given)",
     )
     s.add_argument("--to", dest="end", metavar="ISO", default=None, help="window end, exclusive, ISO 8601")
     s.add_argument(
