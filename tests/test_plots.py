@@ -208,6 +208,17 @@ def test_top_ips_and_geo_bars():
     assert len(_bars(ax)) == 8
     assert [b.get_width() for b in _bars(ax)] == summary["events"].head(8).tolist()
     assert any("AMAZON" in t for t in _ticks(ax))
+    # Each legend entry carries its class's colour (the bars' colour), not the colour cycle's.
+    from matplotlib.colors import to_hex
+
+    from iamforensics.plots.source_ips import CLASS_COLORS
+
+    legend = ax.get_legend()
+    shown = {
+        t.get_text(): to_hex(h.get_facecolor()) for t, h in zip(legend.get_texts(), legend.legend_handles)
+    }
+    assert shown and all(shown[c] == CLASS_COLORS[c].lower() for c in shown if c in CLASS_COLORS)
+    assert set(shown) == set(summary["ip_class"].head(8).fillna("unknown"))
     countries = si.geo_summary(case)
     ax2 = ps.geo_bars(countries)
     assert len(_bars(ax2)) == len(countries)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.patches import Patch
 
 from ._axes import axes, no_data
 from ._text import safe_label
@@ -58,9 +59,12 @@ def top_ips(
     ax.invert_yaxis()
     ax.set_xlabel("events")
     ax.set_title(title)
-    for cls in dict.fromkeys(classes):
-        ax.barh([], [], color=CLASS_COLORS.get(cls, "#CC79A7"), label=safe_label(cls))
-    ax.legend(loc="lower right", fontsize=8)
+    # Legend from patches: empty barh() handles take the cycle's colour, not the class colour.
+    handles = [
+        Patch(facecolor=CLASS_COLORS.get(cls, "#CC79A7"), label=safe_label(cls))
+        for cls in dict.fromkeys(classes)
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
     return ax
 
 
