@@ -215,7 +215,8 @@ def test_top_ips_and_geo_bars():
 
     legend = ax.get_legend()
     shown = {
-        t.get_text(): to_hex(h.get_facecolor()) for t, h in zip(legend.get_texts(), legend.legend_handles)
+        t.get_text(): to_hex(h.get_facecolor())
+        for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)
     }
     assert shown and all(shown[c] == CLASS_COLORS[c].lower() for c in shown if c in CLASS_COLORS)
     assert set(shown) == set(summary["ip_class"].head(8).fillna("unknown"))
