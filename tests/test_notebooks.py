@@ -159,7 +159,9 @@ def test_start_here_ingests_evidence_into_a_new_case(tmp_path: Path) -> None:
     evidence = ROOT / "data" / "samples" / "public" / "stratus-red-team"
     case = tmp_path / "stratus-case"
     path = NOTEBOOKS[STEMS.index("00_start_here")]
-    executed = run_notebook(path, tmp_path, {"CASE": str(case), "EVIDENCE": [str(evidence)]}, html=False)
+    executed = run_notebook(
+        path, tmp_path, {"CASE": str(case), "EVIDENCE": [str(evidence)], "FREQ": "1d"}, html=False
+    )
     text = _text(nbformat.read(executed, as_version=4))
     assert "accounting identity holds" in text
     assert "not-covered" in text and "signatures were NOT checked" in text  # no digests in it
