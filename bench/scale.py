@@ -12,7 +12,9 @@ Measurements
 ------------
 ingest-1, ingest-2   iamforensics.ingest with --jobs 1 and 2 (fresh case each)
 dask-2               iamforensics.ingest_dask on a LocalCluster of 2 worker processes
-timeline-*           Case.events(actor=...) over the whole case, timeline columns
+timeline-*           Case.events(actor=...) over the whole case, timeline columns: the median
+                     actor by events, the scenario's leaked-key user, the busiest actor, and
+                     the leaked-key user's first day
 files-*              Parquet files DuckDB reads for a window / for the whole case (EXPLAIN ANALYZE)
 histogram            analysis.api_calls.histogram(by="event_name")
 sessions             case.sessions(rebuild=True): STS sessions built from nothing
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = "/tmp/iamf-bench.lock"
 INGESTS = ("ingest-1", "ingest-2", "dask-2")
 QUERIES = (
+    "timeline-median",
     "timeline-leaked",
     "timeline-busiest",
     "timeline-leaked-day",
@@ -143,7 +146,7 @@ def _query(name: str, evidence: Path, case_dir: Path) -> dict[str, Any]:
     case.close()
     case = open_case(case_dir)
     u0, t0 = _usage(), time.perf_counter()
-    if name in ("timeline-leaked", "timeline-busiest"):
+    if name in ("timeline-leaked", "timeline-busiest", "timeline-median"):
         rows = len(case.events(actor=actor, columns=list(TIMELINE_COLUMNS)))
     elif name == "timeline-leaked-day":
         first = case.sql("SELECT min(event_time) t FROM events WHERE actor = ?", [actor])["t"][0]
