@@ -143,6 +143,10 @@ def _query(name: str, evidence: Path, case_dir: Path) -> dict[str, Any]:
         actor = str(
             case.sql("SELECT actor, count(*) n FROM events GROUP BY 1 ORDER BY n DESC LIMIT 1")["actor"][0]
         )
+    elif name == "timeline-median":
+        # A typical principal: the median of events per actor.
+        counts = case.sql("SELECT actor, count(*) n FROM events GROUP BY 1 ORDER BY n, actor")
+        actor = str(counts["actor"][len(counts) // 2])
     case.close()
     case = open_case(case_dir)
     u0, t0 = _usage(), time.perf_counter()
