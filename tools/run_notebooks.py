@@ -55,7 +55,7 @@ def parameters_for(path: Path, case: Path, out: Path, sigma: Path | None) -> dic
     if path.stem.startswith("06") and sigma is not None:
         params["SIGMA_DIR"] = str(sigma.resolve())
     if path.stem.startswith("08"):
-        params["OUT"] = str((out / "report").resolve())
+        params["OUT"] = str((out / path.stem).resolve())  # out/08_report/: its exports and report/
     return params
 
 
