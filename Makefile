@@ -22,10 +22,11 @@ demo: install
 	$(BIN)/iamforensics ingest data/samples/AWSLogs --case $(CASE) --jobs $(JOBS)
 	$(BIN)/iamforensics info --case $(CASE)
 	$(BIN)/python tools/run_notebooks.py --case $(CASE) --out out/notebooks --jobs $(JOBS)
+	$(BIN)/iamforensics report --case $(CASE) --out out/report
 
 lint: dev
-	$(BIN)/ruff check iamforensics tests bench
-	$(BIN)/ruff format --check iamforensics tests bench
+	$(BIN)/ruff check iamforensics tests bench tools
+	$(BIN)/ruff format --check iamforensics tests bench tools
 
 typecheck: dev
 	$(BIN)/mypy
