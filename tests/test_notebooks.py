@@ -166,6 +166,7 @@ def test_start_here_ingests_evidence_into_a_new_case(tmp_path: Path) -> None:
     assert "accounting identity holds" in text
     assert "not-covered" in text and "signatures were NOT checked" in text  # no digests in it
     assert "StopLogging" in text and "ConsoleLogin" in text
+    assert "unchanged" in text and "missing" not in text  # custody: the evidence just ingested
     assert (case / "case.json").is_file()
 
 

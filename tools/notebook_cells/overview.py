@@ -78,6 +78,19 @@ pd.json_normalize(runs).drop(columns=["sources", "digests"], errors="ignore")"""
     ),
     (
         "md",
+        """Chain of custody: every evidence file the case recorded at ingest, re-hashed where it is now
+(archive members re-read from their archive). `changed` or `missing` means the evidence on disk is
+no longer what was ingested; `s3://` sources are not re-fetched.""",
+    ),
+    (
+        "code",
+        """from iamforensics import integrity
+
+custody = integrity.check_custody(CASE)
+custody["verdict"].value_counts()""",
+    ),
+    (
+        "md",
         """Evidence files by reader format and compression, with the records each gave: a format you
 did not expect (or many `quarantined`) means the evidence is not what it was said to be.""",
     ),
