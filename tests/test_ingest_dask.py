@@ -120,7 +120,8 @@ class KillOnce(distributed.WorkerPlugin):  # type: ignore[misc]
                 q = store.QuarantineWriter(run_dir.parent.parent, f"{run_dir.name}-{stager.tag}")
                 q.add(target, 0, "left by a killed worker", b"{}")
                 q.close()
-                Path(marker).write_text("killed")
+                left = [f for files in stager.files.values() for f in files]
+                Path(marker).write_text("\n".join(["killed", *left]))
                 os._exit(1)
 
         store.Stager.add = add
@@ -141,7 +142,10 @@ def test_killed_worker_loses_and_doubles_nothing(
             ingest_dask([str(evidence)], case, client=client)
         finally:
             client.unregister_worker_plugin("kill-once")
-    assert marker.read_text() == "killed"
+    killed, *left = marker.read_text().splitlines()
+    # The dead try really left staging parts on disk; they were neither merged nor kept.
+    assert killed == "killed" and left
+    assert not any(Path(f).exists() for f in left)
     assert _counts(case) == _counts(local_case)
     _assert_same(_events(case), _events(local_case))
     # The dead try's quarantine line is not the case's.
