@@ -476,6 +476,8 @@ def write_events(tables: pa.Table | Iterable[pa.Table], path: str | Path) -> Non
             w.write_table(t, row_group_size=ROW_GROUP)
 
 
+#: DuckDB's memory cap while it looks for ids claimed by two dates (it spills beyond it).
+CONFLICTS_MEMORY = "192MB"
 #: Stand-in content for an id that belongs to another date partition: never equal to a row's.
 _ELSEWHERE = ("claimed by another date",)
 
@@ -504,6 +506,12 @@ def cross_date_conflicts(root: str | Path, staged: dict[str, list[str]]) -> dict
     part = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
     con = duckdb.connect()
     try:
+        # The distinct ids of the whole run grow with the evidence (3M ids held ~900 MB):
+        # a memory cap makes DuckDB spill them to the run's staging folder instead.
+        tmp = str(Path(base) / "duckdb-tmp").replace("'", "''")
+        con.execute(f"SET memory_limit = '{CONFLICTS_MEMORY}'")
+        con.execute(f"SET temp_directory = '{tmp}'")
+        con.execute("SET preserve_insertion_order = false")
         con.register(
             "staged_ids",
             ds.dataset(files, format=fmt, partitioning=part, partition_base_dir=base).scanner(
