@@ -16,9 +16,8 @@ Examples
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,36 +102,6 @@ def severity_at_least(min_severity: str | None) -> list[str]:
 FINDINGS = "_iamf_findings"
 ORIGINS = "_iamf_origins"
 _BUILTIN_ARROW = "_iamf_builtin_findings"
-
-
-#: DuckDB's memory for a hunt: past it, sorts and staged tables spill to a temporary folder
-#: (10M events, 8.5M findings: 11 GB peak without a cap).
-HUNT_MEMORY = "4GB"
-
-
-def _limit_memory(con: duckdb.DuckDBPyConnection) -> Callable[[], None]:
-    """Cap DuckDB's memory for the hunt; returns the undo that restores the settings."""
-    try:
-        old = con.execute(
-            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
-        ).fetchall()[0]
-    except duckdb.Error:
-        return lambda: None
-    spill = str(Path(tempfile.gettempdir()) / "iamforensics-spill").replace("'", "''")
-    for setting in (f"SET memory_limit='{HUNT_MEMORY}'", f"SET temp_directory='{spill}'"):
-        try:
-            con.execute(setting)
-        except duckdb.Error:  # a spill folder already in use cannot change; the cap still holds
-            pass
-
-    def restore() -> None:
-        for name, value in zip(("memory_limit", "temp_directory"), old, strict=True):
-            try:
-                con.execute(f"SET {name}='{str(value).replace(chr(39), chr(39) * 2)}'")
-            except duckdb.Error:
-                pass
-
-    return restore
 
 
 def _stage_origins(case: Case, sigma: bool) -> bool:
@@ -270,7 +239,6 @@ def findings_table(
     """Findings as an Arrow table (plus the Sigma report and timings); see :func:`findings`."""
     from .engine import query_arrow
 
-    restore = _limit_memory(case.connection())
     try:
         report, seconds, final = _stage(
             case, sigma=sigma, rules=rules, builtin=builtin, min_severity=min_severity
@@ -280,7 +248,6 @@ def findings_table(
         seconds["collect"] = time.perf_counter() - t0
     finally:
         _drop(case)
-        restore()
     return table, report, seconds
 
 
@@ -428,7 +395,6 @@ def hunt(
     con = case.connection()
     paths: dict[str, Path] = {}
     table = None
-    restore = _limit_memory(con)
     try:
         report, seconds, (sql, params) = _stage(
             case, sigma=sigma, rules=rules, builtin=True, min_severity=min_severity
@@ -451,7 +417,6 @@ def hunt(
         seconds["write" if write else "collect"] = time.perf_counter() - t0
     finally:
         _drop(case)
-        restore()
     total = int(by_rule["findings"].sum()) if len(by_rule) else 0
     return HuntResult(by_rule, total, report, len(rules), paths, seconds, table)
 
