@@ -346,6 +346,19 @@ def specs() -> dict[str, dict[str, list[dict[str, Any]]]]:
     ]
     s["tn"] = [r("EnableMFADevice", IAM, rp={"userName": "bob"})]
 
+    r, s = rule("s3-object-read-burst")
+    s["tp"] = [
+        r("GetObject", S3, rp={"bucketName": "payroll", "key": f"2024/{i}.csv"}, minutes=i / 3)
+        for i in range(25)
+    ]
+    s["tn"] = [
+        # the same volume spread over a working day (a batch job), and 24 in a burst: under the count
+        *(r("GetObject", S3, rp={"bucketName": "assets", "key": f"{i}.png"}, user="u-batch", minutes=i * 20) for i in range(25)),
+        *(r("GetObject", S3, rp={"bucketName": "assets", "key": f"{i}.js"}, user="u-24", minutes=i / 3) for i in range(24)),
+        # an AWS service acting on its own (replication, log delivery) is not an identity to chase
+        *(r("GetObject", S3, rp={"bucketName": "src", "key": f"{i}"}, minutes=i / 3,
+            identity={"type": "AWSService", "invokedBy": "s3.amazonaws.com"}) for i in range(25)),
+    ]  # fmt: skip
     r, s = rule("secrets-get-value-burst")
     s["tp"] = [r("GetSecretValue", SM, rp={"secretId": f"s{i}"}, minutes=i) for i in range(5)]
     s["tn"] = [
