@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("IAMFORENSICS_SHARED", ROOT.parent / "shared")) / "data"
+#: SigmaHQ's CloudTrail rules beside the shared evidence (same IAMFORENSICS_SHARED override).
+SHARED_SIGMA = SHARED.parent / "sigma" / "rules-cloud-aws-cloudtrail"
 
 
 @pytest.fixture(scope="session")

@@ -23,10 +23,10 @@ from iamforensics.detections.sigma import run_sigma
 from iamforensics.report.export import write_csv
 
 from .analysis_helpers import samples_case
-from .conftest import shared_path
+from .conftest import SHARED_SIGMA, shared_path
 from .detections_helpers import make_case, make_case_from, rec
 
-SIGMA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "sigma" / "rules-cloud-aws-cloudtrail"
+SIGMA_DIR = SHARED_SIGMA
 
 
 def _rows(table: pa.Table, columns: list[str]) -> Counter[tuple[Any, ...]]:

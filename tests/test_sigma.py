@@ -11,10 +11,10 @@ import pytest
 from iamforensics.detections import load_sigma, run_sigma
 from iamforensics.detections.sigma import sigma_field
 
-from .conftest import shared_path
+from .conftest import SHARED_SIGMA, shared_path
 from .detections_helpers import make_case, make_case_from, rec, role_identity
 
-SIGMA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "sigma" / "rules-cloud-aws-cloudtrail"
+SIGMA_DIR = SHARED_SIGMA
 
 #: Shared Sigma rules that do not convert, with the reason (none: all 57 convert).
 EXPECTED_NOT_CONVERTED: dict[str, str] = {}
