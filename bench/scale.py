@@ -19,6 +19,7 @@ files-*              Parquet files DuckDB reads for a window / for the whole cas
 histogram            analysis.api_calls.histogram(by="event_name")
 sessions             case.sessions(rebuild=True): STS sessions built from nothing
 hunt                 detections.hunt(case), the built-in pack (no Sigma rules)
+hunt-sigma           the same plus the shared SigmaHQ CloudTrail rules (../shared/sigma)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ QUERIES = (
     "histogram",
     "sessions",
     "hunt",
+    "hunt-sigma",
 )
 
 
@@ -179,6 +181,12 @@ def _query(name: str, evidence: Path, case_dir: Path) -> dict[str, Any]:
 
         result = hunt(case, sigma=None)
         rows = len(result.findings)
+    elif name == "hunt-sigma":
+        from iamforensics.detections import hunt
+
+        sigma = Path(os.environ.get("IAMFORENSICS_SHARED", ROOT.parent / "shared")) / "sigma"
+        result = hunt(case, sigma=sigma / "rules-cloud-aws-cloudtrail")
+        rows = result.total
     else:
         raise SystemExit(f"unknown measurement {name}")
     wall = time.perf_counter() - t0
