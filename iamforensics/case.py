@@ -27,19 +27,28 @@ from .store import EVENTS, load_manifest, require_case
 TimeLike = str | dt.datetime | dt.date | pd.Timestamp | None
 
 
-def to_utc(value: TimeLike) -> pd.Timestamp | None:
-    """A time bound as a UTC timestamp (naive values are taken as UTC)."""
-    if value is None:
+def to_utc(value: TimeLike, what: str | None = None) -> pd.Timestamp | None:
+    """A time bound as a UTC timestamp (naive values are taken as UTC; None or "" is no bound).
+
+    The one parser of user-given bounds (API, --start/--end, --from/--to, --as-of): a value
+    that is not a time is a :class:`QueryError` naming it (and ``what``, the option, if given).
+
+    Examples
+    --------
+    >>> to_utc("2024-05-08T10:00Z")
+    Timestamp('2024-05-08 10:00:00+0000', tz='UTC')
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        # A mistyped --start/--end is an expected problem: one clear line, not a pandas traceback.
-        raise QueryError(
-            f"not a time: {value!r} (use ISO 8601, e.g. 2024-05-06 or 2024-05-06T10:00Z)"
-        ) from exc
-    if ts is pd.NaT:
-        raise QueryError(f"not a time: {value!r}")
+        ts: pd.Timestamp | None = pd.Timestamp(value.strip() if isinstance(value, str) else value)
+    except (ValueError, TypeError):
+        ts = None
+    if ts is None or ts is pd.NaT:
+        # A mistyped bound is an expected problem: one clear line, not a pandas traceback.
+        shown = repr(str(value)[:60])
+        hint = "(use ISO 8601, e.g. 2024-05-06 or 2024-05-06T10:00Z)"
+        raise QueryError(f"{what}: {shown} is not a time {hint}" if what else f"not a time: {shown} {hint}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 

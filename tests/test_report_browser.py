@@ -16,6 +16,7 @@ import pytest
 from iamforensics.report import build_report
 from tests.analysis_helpers import samples_case
 from tests.conftest import ROOT
+from tests.test_report_build import SECTIONS  # the report's sections, listed once for both tests
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -25,17 +26,6 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-default-apps",
-]
-SECTIONS = [
-    "overview",
-    "timeline",
-    "api-calls",
-    "mfa",
-    "source-ips",
-    "sessions",
-    "findings",
-    "iam-changes",
-    "evidence",
 ]
 SCREENSHOT = ROOT / "out" / "report-screenshot.png"
 

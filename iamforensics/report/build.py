@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..case import Case, TimeLike
+from ..case import Case, TimeLike, to_utc
 from ..errors import QueryError
-from ..timeparse import parse_time
 from . import sections as sec_activity
 from . import sections_leads as sec_leads
 from .export import safe_filename, save_figure, write_csv, write_xlsx
@@ -53,24 +52,14 @@ SECTIONS: tuple[tuple[str, Callable[[Window], Section]], ...] = (
 
 
 def parse_bound(value: TimeLike, what: str) -> pd.Timestamp | None:
-    """A window bound as UTC, or :class:`QueryError` naming the bad value.
+    """A window bound as UTC, or :class:`QueryError` naming the option (see :func:`~iamforensics.case.to_utc`).
 
     Examples
     --------
     >>> parse_bound("2024-05-08", "--from")
     Timestamp('2024-05-08 00:00:00+0000', tz='UTC')
     """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        t = parse_time(value.strip())
-        if t is None:
-            raise QueryError(
-                f"{what}: {value[:60]!r} is not a time (use ISO 8601, e.g. 2024-05-08T10:00:00Z)"
-            )
-        return pd.Timestamp(t)
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return to_utc(value, what)
 
 
 def flat(df: pd.DataFrame) -> pd.DataFrame:
