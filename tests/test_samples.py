@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -25,8 +26,9 @@ KEY = re.compile(
     r"AWSLogs/(?:(o-[a-z0-9]{10})/)?(\d{12})/CloudTrail/([a-z0-9-]+)/(\d{4})/(\d\d)/(\d\d)/"
     r"\2_CloudTrail_\3_(\d{8}T\d{4}Z)_[A-Za-z0-9]{16}\.json\.gz$"
 )
+#: AWS's documented list (Root ... Unknown, with Role and Directory) plus the STS federation types.
 USER_TYPES = {
-    "Root", "IAMUser", "AssumedRole", "FederatedUser", "AWSService", "AWSAccount",
+    "Root", "IAMUser", "AssumedRole", "Role", "FederatedUser", "Directory", "AWSService", "AWSAccount",
     "IdentityCenterUser", "SAMLUser", "WebIdentityUser", "Unknown",
 }  # fmt: skip
 
@@ -249,6 +251,39 @@ def test_every_user_identity_type_appears(case: tuple[Any, Any]) -> None:
     types = c.sql("SELECT DISTINCT user_type FROM events WHERE source LIKE '%/AWSLogs/%'")["user_type"]
     assert USER_TYPES <= set(types.dropna())
     assert types.isna().any()  # AwsServiceEvent records with no userIdentity.type
+
+
+def test_directory_and_role_identities_are_benign_and_named(
+    case: tuple[Any, Any], answers: dict[str, Any]
+) -> None:
+    """The two rare types carry only their documented fields, get a stable actor, and stay
+    outside the attack: no answer-key reference, no built-in detection finding."""
+    from iamforensics.detections import findings
+
+    _, c = case
+    rows = c.sql(
+        "SELECT event_id, user_type, actor, user_arn, user_name, session_name, access_key_id, event_source, "
+        "json_extract_string(raw, '$.userIdentity') AS ui FROM events WHERE user_type IN ('Role', 'Directory')"
+    )
+    by_type = rows.groupby("user_type")
+    assert by_type.size().to_dict() == {"Directory": 30, "Role": 7}  # weekdays of WorkDocs, one call a day
+    for _, r in rows.iterrows():
+        ui = json.loads(r["ui"])
+        assert r["actor"] == r["user_arn"] == ui["arn"] and r["user_name"] == ui["userName"]
+        assert pd.isna(r["session_name"]) and pd.isna(r["access_key_id"])  # no session, no key
+        if r["user_type"] == "Directory":
+            assert set(ui) == {"type", "arn", "accountId", "userName"}
+            assert re.fullmatch(r"arn:aws:ds:[a-z0-9-]+:\d{12}:user/d-[0-9a-f]{10}/[0-9a-f-]{36}", ui["arn"])
+            assert r["event_source"] == "workdocs.amazonaws.com"
+        else:
+            assert set(ui) == {"type", "principalId", "arn", "accountId", "userName"}
+            assert ui["principalId"].startswith("AROA") and ui["arn"].endswith(
+                ":role/service-role/" + ui["userName"]
+            )
+    ids = set(rows["event_id"])
+    assert not ids & {ref["event_id"] for ref in _refs(answers)}
+    flagged = set().union(*map(set, findings(c)["event_ids"]))
+    assert not ids & flagged
 
 
 def test_geoip_of_scenario_addresses() -> None:

@@ -34,6 +34,7 @@ from ..errors import IamForensicsError
 from .answers import build_answers
 from .background import hour_events
 from .people import people_plan
+from .rare_identities import rare_plan
 from .scenario import build_story
 from .world import BASE, DAY, DEV, HOUR, ORG_ID, PROD, build_world
 from .writer import SLOT, DeliveryWriter, Stats, Trail
@@ -108,7 +109,8 @@ def generate(
     end = BASE + days * DAY
     for h in range(BASE, end, HOUR):
         day = h - h % DAY
-        plans = [people_plan(w, day - DAY), people_plan(w, day)] if day > BASE else [people_plan(w, day)]
+        near = [day - DAY, day] if day > BASE else [day]  # sessions may cross midnight
+        plans = [people_plan(w, d) for d in near] + [rare_plan(w, d) for d in near]
         writer.add(hour_events(w, h, scale, plans))
         writer.add(scripted.get(h, []))
         # later chunks hold events at or after h + HOUR, delivered at h + HOUR + SLOT at the earliest

@@ -231,6 +231,8 @@ ROLES = (
         f"/aws-reserved/sso.amazonaws.com/{IDC_REGION}/",
     ),
     (PROD, "ops-support-readonly", "/"),  # created by the attacker (backdoor)
+    # appended last: ids are drawn in this order, so earlier roles keep theirs
+    (PROD, "inventory-reader", "/service-role/"),  # acts as a Role identity (.rare_identities)
 )
 SSO_ROLE = {
     PROD: "AWSReservedSSO_AdministratorAccess_5d2a1c8f3b9e7a41",
