@@ -273,6 +273,41 @@ def test_web_identity_user():
     assert r["identity_provider"] == "accounts.google.com"
 
 
+def test_role_persistent_identity():
+    # AWS documents the type, not a record: the fields are the documented role shape of
+    # sessionIssuer (CloudTrail userIdentity element); a role acting in its own name.
+    ui = {
+        "type": "Role",
+        "principalId": "AROAIDPPEZS35WEXAMPLE",
+        "arn": "arn:aws:iam::123456789012:role/service-role/RoleToBeAssumed",
+        "accountId": "123456789012",
+        "userName": "RoleToBeAssumed",
+    }
+    r = row(rec(userIdentity=ui, eventSource="ec2.amazonaws.com", eventName="DescribeRegions"))
+    assert (r["user_type"], r["actor"], r["user_arn"]) == ("Role", ui["arn"], ui["arn"])
+    assert (r["user_name"], r["principal_id"], r["account_id"]) == (
+        "RoleToBeAssumed",
+        ui["principalId"],
+        "123456789012",
+    )
+    assert (r["session_name"], r["access_key_id"], r["key_type"]) == (None, None, None)  # no session
+
+
+def test_directory_user():
+    # The published example's fields (welldone-cloud/aws-summarize-account-activity
+    # cloudtrail_parser.py): a WorkDocs/QuickSight directory user, no principalId, no key.
+    ui = {
+        "type": "Directory",
+        "arn": "arn:aws:ds:us-east-1:112233445566:user/d-0000cafe00/00000000-0000-0000-0000-000000000000",
+        "accountId": "112233445566",
+        "userName": "user@example.com",
+    }
+    r = row(rec(userIdentity=ui, eventSource="workdocs.amazonaws.com", eventName="GetDocument"))
+    assert (r["user_type"], r["actor"], r["user_arn"]) == ("Directory", ui["arn"], ui["arn"])
+    assert (r["user_name"], r["account_id"], r["principal_id"]) == ("user@example.com", "112233445566", None)
+    assert (r["session_name"], r["key_type"]) == (None, None)
+
+
 def test_missing_type_with_invoked_by():
     r = row(
         rec(
