@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import shutil
@@ -21,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,45 @@ from .store import (
 BATCH = 4096
 #: Stored bytes of evidence per worker task.
 TASK_BYTES = 16 * 1024**2
+
+
+#: Allocations between two young-generation collections while ingesting (Python's default: 700).
+GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def relaxed_gc(threshold: int = GC_THRESHOLD) -> Iterator[None]:
+    """Collect the young generation less often for the duration (restored after).
+
+    Ingest allocates millions of short-lived lists, tuples and items that are never in a
+    reference cycle; at the default threshold the cyclic collector ran every 700 of them
+    and cost ~18% of an ingest's CPU (200,000 records: 12.5 -> 10.3 CPU-s). Reference
+    counting still frees everything at once; only cycle detection is postponed.
+
+    Examples
+    --------
+    >>> import gc
+    >>> before = gc.get_threshold()
+    >>> with relaxed_gc():
+    ...     gc.get_threshold()[0] >= 50_000
+    True
+    >>> gc.get_threshold() == before
+    True
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(threshold, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def merge_date(
+    root: str, date: str, staged: list[str], taken: frozenset[str] = frozenset()
+) -> dict[str, int]:
+    """:func:`~iamforensics.store.merge_partition` under :func:`relaxed_gc` (a pool's work item)."""
+    with relaxed_gc():
+        return merge_partition(root, date, staged, taken)
 
 
 @dataclass
@@ -252,19 +293,20 @@ def run_task(
     quarantine = QuarantineWriter(case, f"{run_id}-{tag}")
     results: list[dict[str, Any]] = []
     try:
-        for ref in refs:
-            for unit in open_units(ref, max_bytes):
-                if isinstance(unit, UnitError):
-                    results.append(_unit_error(unit, quarantine, strict))
-                else:
-                    results.append(_process_blob(unit, fmt, batch, quarantine, strict))
-                if on_unit is not None:
-                    on_unit(results[-1])
-        # The task's staging parts hold rows of all its units; _finalize only needs the
-        # files by date, so they ride on the first result (popped before the manifest).
-        batch.flush()
-        if results:
-            results[0]["dates"] = stager.close()
+        with relaxed_gc():
+            for ref in refs:
+                for unit in open_units(ref, max_bytes):
+                    if isinstance(unit, UnitError):
+                        results.append(_unit_error(unit, quarantine, strict))
+                    else:
+                        results.append(_process_blob(unit, fmt, batch, quarantine, strict))
+                    if on_unit is not None:
+                        on_unit(results[-1])
+            # The task's staging parts hold rows of all its units; _finalize only needs the
+            # files by date, so they ride on the first result (popped before the manifest).
+            batch.flush()
+            if results:
+                results[0]["dates"] = stager.close()
     except _Strict as exc:
         return [{"strict_error": str(exc)}]
     finally:
@@ -456,9 +498,9 @@ def _finalize(
         taken = cross_date_conflicts(root, by_date)
         merges = [(str(root), d, by_date[d], taken.get(d, frozenset())) for d in sorted(by_date)]
         if pool is not None and len(merges) > 1:
-            outs = pool.starmap(merge_partition, merges, chunksize=1)
+            outs = pool.starmap(merge_date, merges, chunksize=1)
         else:
-            outs = [merge_partition(*m) for m in merges]
+            outs = [merge_date(*m) for m in merges]
         for m in outs:
             for k in totals:
                 totals[k] += m[k]

@@ -34,16 +34,23 @@ import msgspec
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from msgspec.structs import astuple
 
 from .schema import EVENTS_SCHEMA
 from .timeparse import parse_time_column
+
+_STRING = pa.string()
+_NULL = pa.null()
 
 Raw = msgspec.Raw
 _EMPTY = msgspec.Raw(b"")
 REDACTED = "<redacted by iamforensics>"
 
 
-class SessionIssuer(msgspec.Struct, omit_defaults=True):
+# The typed structs hold only strings, booleans, Raw and each other, so they can never
+# be part of a reference cycle: gc=False keeps the cyclic collector from tracking (and
+# re-scanning) millions of them during an ingest.
+class SessionIssuer(msgspec.Struct, omit_defaults=True, gc=False):
     type: str | None = None
     principalId: str | None = None
     arn: str | None = None
@@ -51,16 +58,16 @@ class SessionIssuer(msgspec.Struct, omit_defaults=True):
     userName: str | None = None
 
 
-class Attributes(msgspec.Struct):
+class Attributes(msgspec.Struct, gc=False):
     creationDate: str | None = None
     mfaAuthenticated: str | bool | None = None
 
 
-class WebIdFederationData(msgspec.Struct):
+class WebIdFederationData(msgspec.Struct, gc=False):
     federatedProvider: str | None = None
 
 
-class SessionContext(msgspec.Struct):
+class SessionContext(msgspec.Struct, gc=False):
     sessionIssuer: SessionIssuer | None = None
     attributes: Attributes | None = None
     sourceIdentity: str | None = None
@@ -70,12 +77,12 @@ class SessionContext(msgspec.Struct):
     webIdFederationData: WebIdFederationData | None = None
 
 
-class OnBehalfOf(msgspec.Struct):
+class OnBehalfOf(msgspec.Struct, gc=False):
     userId: str | None = None
     identityStoreArn: str | None = None
 
 
-class UserIdentity(msgspec.Struct):
+class UserIdentity(msgspec.Struct, gc=False):
     type: str | None = None
     principalId: str | None = None
     arn: str | None = None
@@ -90,7 +97,7 @@ class UserIdentity(msgspec.Struct):
     inScopeOf: msgspec.Raw = _EMPTY
 
 
-class Record(msgspec.Struct):
+class Record(msgspec.Struct, gc=False):
     """The typed view of one CloudTrail record (unknown keys stay in the raw column)."""
 
     eventTime: str | None = None
@@ -791,7 +798,28 @@ def string_array(values: Sequence[str | None]) -> pa.Array:
     >>> string_array(["a", None]).null_count
     1
     """
-    return pa.array(values, pa.string())
+    # Inferring the type is about twice as fast as converting to a given one (pyarrow
+    # checks each value against the target type); values that are not all str take
+    # the typed conversion, which raises for what cannot be a string.
+    arr = pa.array(values)
+    if arr.type == _STRING:
+        return arr
+    if arr.type == _NULL:
+        return arr.cast(_STRING)
+    return pa.array(values, _STRING)
+
+
+def _fields(objs: Sequence[Any], cls: type[msgspec.Struct]) -> dict[str, Sequence[Any]]:
+    """Each field of ``cls`` as a column over ``objs`` (None objects give None values).
+
+    One C-level tuple per struct and one transpose replace a comprehension per field.
+    """
+    blank = astuple(cls())
+    names = cls.__struct_fields__
+    if not objs:
+        return {f: () for f in names}
+    rows = [blank if o is None else astuple(o) for o in objs]
+    return dict(zip(names, zip(*rows, strict=True), strict=True))
 
 
 def _of(objs: list[Any], attr: str) -> list[Any]:
@@ -800,16 +828,16 @@ def _of(objs: list[Any], attr: str) -> list[Any]:
     return [None if o is None else get(o) for o in objs]
 
 
-def _or_none(values: list[Any]) -> list[Any]:
+def _or_none(values: Sequence[Any]) -> list[Any]:
     # "" and other empty values mean "not given" for these identity fields.
     return [v or None for v in values]
 
 
-def _bools(values: list[Any]) -> list[bool | None]:
+def _bools(values: Sequence[Any]) -> list[bool | None]:
     return [v if v is None or v.__class__ is bool else _to_bool(v) for v in values]
 
 
-def _payloads(values: list[msgspec.Raw], tokens: list[bool]) -> list[str | None]:
+def _payloads(values: Sequence[msgspec.Raw], tokens: list[bool]) -> list[str | None]:
     """The :func:`_raw_text` of each payload, the common case without a function call.
 
     A payload can only hold a sessionToken when the text of its record names one
@@ -845,7 +873,7 @@ def _on_behalf(text: str | None) -> tuple[str | None, str | None]:
     return o.identityStoreArn, o.userId
 
 
-def _event_ids(eids: list[str | None], raws: list[str]) -> pa.Array | list[str]:
+def _event_ids(eids: Sequence[str | None], raws: list[str]) -> pa.Array | list[str]:
     """The event_id column: real UUIDs as they are, the rest through :func:`event_id_of`."""
     arr = string_array(eids)
     ok = pc.fill_null(pc.match_substring_regex(arr, _UUID_RE2), False)
@@ -903,36 +931,39 @@ def _normalize(items: Sequence[Item], sources: pa.Array, formats: pa.Array) -> p
     # Rows that may hold a sessionToken take the full payload path (which applies the
     # exact test): prepare already knows; else the cheap filter of has_session_token.
     tokens = [("oken" in it.raw or "OKEN" in it.raw) if it.secret is None else it.secret for it in items]
-    uis = [r.userIdentity for r in recs]
-    scs = _of(uis, "sessionContext")
-    sis = _of(scs, "sessionIssuer")
-    ats = _of(scs, "attributes")
+    top = _fields(recs, Record)
+    uis = top["userIdentity"]
+    ui = _fields(uis, UserIdentity)
+    scs = ui["sessionContext"]
+    sc = _fields(scs, SessionContext)
+    si = _fields(sc["sessionIssuer"], SessionIssuer)
+    at = _fields(sc["attributes"], Attributes)
     cols: dict[str, Any] = {}
     for col, attr in _TOP.items():
-        cols[col] = list(map(attrgetter(attr), recs))
-    cols["event_time"] = [r.eventTime for r in recs]
-    cols["event_id"] = _event_ids([r.eventID for r in recs], raws)
+        cols[col] = top[attr]
+    cols["event_time"] = top["eventTime"]
+    cols["event_id"] = _event_ids(top["eventID"], raws)
     cols["event_category"] = [r.eventCategory or _category(r) for r in recs]
-    cols["session_credential_from_console"] = _bools([r.sessionCredentialFromConsole for r in recs])
+    cols["session_credential_from_console"] = _bools(top["sessionCredentialFromConsole"])
     for col, attr in _IDENTITY.items():
-        cols[col] = _of(uis, attr)
-    utype = cols["user_type"] = _or_none(_of(uis, "type"))
-    arn = cols["user_arn"] = _or_none(_of(uis, "arn"))
-    akid = cols["access_key_id"] = _or_none(_of(uis, "accessKeyId"))
-    inv = cols["invoked_by"] = _or_none(_of(uis, "invokedBy"))
+        cols[col] = ui[attr]
+    utype = cols["user_type"] = _or_none(ui["type"])
+    arn = cols["user_arn"] = _or_none(ui["arn"])
+    akid = cols["access_key_id"] = _or_none(ui["accessKeyId"])
+    inv = cols["invoked_by"] = _or_none(ui["invokedBy"])
     for col, attr in _ISSUER.items():
-        cols[col] = _of(sis, attr)
-    cols["session_creation_date"] = _of(ats, "creationDate")
-    cols["mfa_authenticated"] = _bools(_of(ats, "mfaAuthenticated"))
+        cols[col] = si[attr]
+    cols["session_creation_date"] = at["creationDate"]
+    cols["mfa_authenticated"] = _bools(at["mfaAuthenticated"])
     for col, attr in _CONTEXT.items():
-        cols[col] = _of(scs, attr)
-    cols["assumed_root"] = _bools(_of(scs, "assumedRoot"))
-    cols["web_id_provider"] = _of(_of(scs, "webIdFederationData"), "federatedProvider")
-    obo = cols["on_behalf_of"] = _payloads([_EMPTY if u is None else u.onBehalfOf for u in uis], tokens)
+        cols[col] = sc[attr]
+    cols["assumed_root"] = _bools(sc["assumedRoot"])
+    cols["web_id_provider"] = _of(list(sc["webIdFederationData"]), "federatedProvider")
+    obo = cols["on_behalf_of"] = _payloads(ui["onBehalfOf"], tokens)
     ids = [_NO_OBO if o is None else _on_behalf(o) for o in obo]
     idarn = cols["identity_store_arn"] = [i[0] for i in ids]
     iduser = cols["identity_store_user_id"] = [i[1] for i in ids]
-    cols["in_scope_of"] = _payloads([_EMPTY if u is None else u.inScopeOf for u in uis], tokens)
+    cols["in_scope_of"] = _payloads(ui["inScopeOf"], tokens)
     pid, acct, uname = cols["principal_id"], cols["account_id"], cols["user_name"]
     cols["actor"] = list(map(actor_of, utype, arn, acct, pid, uname, inv, idarn, iduser))
     cols["session_name"] = list(map(session_name_of, utype, pid, arn))
@@ -951,7 +982,7 @@ def _normalize(items: Sequence[Item], sources: pa.Array, formats: pa.Array) -> p
         bool(e) or lg[0] == "Failure" for e, lg in zip(cols["error_code"], logins, strict=True)
     ]
     for col, attr in _PAYLOADS.items():
-        cols[col] = _payloads(list(map(attrgetter(attr), recs)), tokens)
+        cols[col] = _payloads(top[attr], tokens)
     cols["source_index"] = [it.source_index for it in items]
     cols["fidelity"] = [it.fidelity for it in items]
     cols["missing_fields"] = [it.missing_fields for it in items]
