@@ -245,6 +245,24 @@ def redact_compact(compact: bytes) -> bytes:
     >>> redact_compact(b'{"credentials":{"sessionToken":"IQoJb3","expiration":"x"}}')
     b'{"credentials":{"sessionToken":"<redacted by iamforensics>","expiration":"x"}}'
     """
+    fast = redact_keys(compact)
+    if fast is not None:
+        return fast
+    # msgspec, not orjson: it keeps integers beyond 64 bits exact (orjson turns them into floats).
+    return _ENCODER.encode(_redact(_GENERIC.decode(compact)))
+
+
+def redact_keys(compact: bytes) -> bytes | None:
+    """:func:`redact_compact` when every sessionToken in the text is a key with a string
+    or null value (then no other value of the record names one); None otherwise.
+
+    Examples
+    --------
+    >>> redact_keys(b'{"sessionToken":"IQoJb3"}')
+    b'{"sessionToken":"<redacted by iamforensics>"}'
+    >>> redact_keys(b'{"errorMessage":"sessionToken missing"}') is None
+    True
+    """
     # Found with bytes.find on an ASCII-lowered copy: a case-insensitive regex would
     # be tried at every position of the record.
     low = compact.lower()
@@ -264,8 +282,7 @@ def redact_compact(compact: bytes) -> bytes:
     if pairs and pairs == low.count(b"sessiontoken"):
         out.append(compact[last:])
         return b"".join(out)
-    # msgspec, not orjson: it keeps integers beyond 64 bits exact (orjson turns them into floats).
-    return _ENCODER.encode(_redact(_GENERIC.decode(compact)))
+    return None
 
 
 def _compact(raw: bytes) -> tuple[bytes, bool]:

@@ -255,3 +255,33 @@ def test_traildiscover_single_objects_and_empty_arrays():
             assert table.num_rows == 0
     # SOURCE.md: 20 bare single objects and 21 empty arrays.
     assert (singles, empties) == (20, 21)
+
+
+def test_delivery_file_tokens_never_reach_any_column():
+    """S3 delivery files take the one-decode path: every column of a token record is redacted.
+
+    The first record holds its tokens as keys (redacted in place, the decoded struct kept); the
+    second also names one inside a message, which sends it through the full path.
+    """
+    secret = "IQoJb3JpZ2luX2VjEXAMPLESECRET"
+    recs = [
+        record(
+            0,
+            eventName="AssumeRole",
+            responseElements={"credentials": {"accessKeyId": "ASIAX", "sessionToken": secret}},
+            userIdentity={"type": "IAMUser", "onBehalfOf": {"userId": "u", "SessionToken": secret}},
+        ),
+        record(1, errorMessage=f'bad "sessionToken":"{secret}"', requestParameters={"sessionToken": secret}),
+        record(2),
+    ]
+    data = json.dumps({"Records": recs}, separators=(",", ":")).encode()
+    assert cloudtrail._whole_file(data) is not None  # the fast path is the one under test
+    table, rejects = run(data, expect="cloudtrail")
+    assert not rejects and table.num_rows == 3
+    for name in table.column_names:
+        for value in table.column(name).to_pylist():
+            assert secret not in str(value), name
+    raws = [json.loads(x) for x in table.column("raw").to_pylist()]
+    assert raws[0]["responseElements"]["credentials"] == {"accessKeyId": "ASIAX", "sessionToken": REDACTED}
+    assert json.loads(table.column("response_elements")[0].as_py())["credentials"]["sessionToken"] == REDACTED
+    assert raws[2] == recs[2]

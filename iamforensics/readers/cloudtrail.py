@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from ..normalize import Item, Record, Reject, check, has_session_token, prepare
+from ..normalize import Item, Record, Reject, check, has_session_token, prepare, redact_keys
 from . import Reader, register
 
 
@@ -94,7 +94,11 @@ def _whole_file(body: bytes) -> list[Item | Reject] | None:
     for i, (rec, r) in enumerate(zip(recs, env.Records, strict=True)):
         raw = bytes(r)
         if has_session_token(raw):
-            out.append(prepare(raw, i))
+            # Every token a key (what AWS writes): the text is redacted in place and the
+            # struct kept - its payloads are redacted again when their columns are built
+            # (secret=True), and no other value can name a token. Else the full path.
+            red = redact_keys(raw)
+            out.append(prepare(raw, i) if red is None else check(rec, red.decode("utf-8"), i, secret=True))
         else:
             out.append(check(rec, raw.decode("utf-8"), i, secret=False))
     return out
