@@ -26,10 +26,11 @@ def case_info(case: Case, *, top: int = 10) -> dict[str, Any]:
         "count(DISTINCT actor) AS actors FROM events"
     ).iloc[0]
 
-    def counts(col: str) -> dict[str, int]:
+    def counts(col: str, limit: int | None = top) -> dict[str, int]:
+        # col is one of this module's own column names, never a value from the evidence.
         df = case.sql(
             f"SELECT coalesce(CAST({col} AS VARCHAR), '(none)') AS k, count(*) AS n FROM events "
-            f"GROUP BY 1 ORDER BY n DESC, k LIMIT {int(top)}"
+            f"GROUP BY 1 ORDER BY n DESC, k" + ("" if limit is None else f" LIMIT {int(limit)}")
         )
         return dict(zip(df["k"], df["n"].astype(int), strict=True))
 
@@ -44,7 +45,9 @@ def case_info(case: Case, *, top: int = 10) -> dict[str, Any]:
         "actors": int(base["actors"]),
         "accounts": counts("recipient_account_id"),
         "regions": counts("aws_region"),
-        "identity_types": counts("user_type"),
+        # All of them: a dozen kinds at most, and the rare ones (Role, Directory, a
+        # single FederatedUser) are the ones an investigator must not miss.
+        "identity_types": counts("user_type", None),
         "top_event_names": counts("event_name"),
         "read": sum(r["counts"]["read"] for r in runs),
         "duplicates": sum(r["counts"]["duplicates"] for r in runs),

@@ -73,3 +73,17 @@ def test_overview_counts_quarantine_reasons_and_digests(tmp_path):
     text = format_info(info)
     assert "quarantine by reason:" in text and "digests 1" in text
     assert "identity types:" not in text  # nothing to list for an empty case
+
+
+def test_every_identity_type_is_listed(tmp_path):
+    """The overview lists every kind of identity, however rare, not only the top ten."""
+    samples = Path(__file__).parents[1] / "data" / "samples" / "AWSLogs"
+    ifx.ingest([str(samples)], tmp_path / "case", jobs=1)
+    case = ifx.open_case(tmp_path / "case")
+    info = case_info(case, top=3)
+    df = case.sql("SELECT coalesce(user_type, '(none)') AS k, count(*) AS n FROM events GROUP BY 1")
+    assert info["identity_types"] == dict(zip(df["k"], df["n"].astype(int), strict=True))
+    assert len(info["identity_types"]) > 10 and {"Role", "Directory"} <= set(info["identity_types"])
+    assert len(info["regions"]) == 3  # the other lists keep their top
+    text = format_info(info)
+    assert "  Directory" in text and "  Role" in text
