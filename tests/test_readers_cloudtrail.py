@@ -257,11 +257,14 @@ def test_traildiscover_single_objects_and_empty_arrays():
     assert (singles, empties) == (20, 21)
 
 
-def test_delivery_file_tokens_never_reach_any_column():
+@pytest.mark.parametrize("spelling", ["sessionToken", "SessionToken"])
+def test_delivery_file_tokens_never_reach_any_column(spelling):
     """S3 delivery files take the one-decode path: every column of a token record is redacted.
 
     The first record holds its tokens as keys (redacted in place, the decoded struct kept); the
-    second also names one inside a message, which sends it through the full path.
+    second also names one inside a message, which sends it through the full path. Spelled
+    only as AWS does, each record is tested with a plain substring; any other spelling in the
+    file makes every record take the case-insensitive test.
     """
     secret = "IQoJb3JpZ2luX2VjEXAMPLESECRET"
     recs = [
@@ -269,7 +272,7 @@ def test_delivery_file_tokens_never_reach_any_column():
             0,
             eventName="AssumeRole",
             responseElements={"credentials": {"accessKeyId": "ASIAX", "sessionToken": secret}},
-            userIdentity={"type": "IAMUser", "onBehalfOf": {"userId": "u", "SessionToken": secret}},
+            userIdentity={"type": "IAMUser", "onBehalfOf": {"userId": "u", spelling: secret}},
         ),
         record(1, errorMessage=f'bad "sessionToken":"{secret}"', requestParameters={"sessionToken": secret}),
         record(2),
