@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    unknown = sorted({n.strip() for n in (args.only or "").split(",") if n.strip()} - set(ALL))
+    if unknown:
+        ap.error(f"--only: unknown contender(s) {', '.join(unknown)}; choose among {','.join(ALL)}")
     root = Path(args.corpus_dir or HERE / "corpus" / f"{args.records}-s{args.seed}")
     out = Path(args.out)
     if args.child:
