@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,6 +35,7 @@ from . import __version__
 from .errors import CaseError
 from .normalize import redact_text, string_array
 from .schema import COLUMNS, EVENTS_SCHEMA, PARTITION_COLUMN, SCHEMA_VERSION
+from .sorted_runs import Run, Runs, sub_schema, take_column, write_run
 
 MANIFEST = "case.json"
 EVENTS = "events"
@@ -44,7 +46,6 @@ ROW_GROUP = 32768
 #: Rows buffered per event date before a staging part is written (bounds worker memory).
 STAGE_ROWS = 32768
 STAGE_SUFFIX = ".arrow"
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 #: Bytes of original text kept per quarantined unit (the evidence file keeps the rest).
 QUARANTINE_TEXT_CAP = 1 << 20
 
@@ -168,13 +169,9 @@ def _split_dates(table: pa.Table) -> list[tuple[str, pa.Table]]:
 
 
 def _write_stage(folder: Path, tag: str, table: pa.Table) -> str:
-    # Arrow IPC with LZ4 buffers: staging is read back once, whole, by the merge, so the
-    # cheapest format to write and read wins (Parquet costs ~8x more; zstd halves the
-    # staged bytes but costs ~2.5x the CPU of LZ4 both ways: 23 vs 10 us a record).
     folder.mkdir(parents=True, exist_ok=True)
     f = folder / f"{tag}-{uuid.uuid4().hex[:12]}{STAGE_SUFFIX}"
-    with pa.ipc.new_file(f, EVENTS_SCHEMA, options=_IPC_OPTIONS) as w:
-        w.write_table(table.combine_chunks())
+    write_run(f, table)
     return str(f)
 
 
@@ -236,20 +233,6 @@ def partition_dir(root: str | Path, date: str) -> Path:
     return Path(root) / EVENTS / f"{PARTITION_COLUMN}={date}"
 
 
-def _read_part(f: str | Path) -> pa.Table:
-    if str(f).endswith(STAGE_SUFFIX):
-        with pa.OSFile(str(f), "rb") as fh:
-            return pa.ipc.open_file(fh).read_all()
-    return pq.read_table(f, schema=EVENTS_SCHEMA)
-
-
-def _read_parts(files: Iterable[str | Path]) -> pa.Table:
-    tables = [_read_part(f) for f in files]
-    if not tables:
-        return EVENTS_SCHEMA.empty_table()
-    return pa.concat_tables(tables)
-
-
 def merge_partition(
     root: str | Path, date: str, staged_files: list[str], taken: frozenset[str] = frozenset()
 ) -> dict[str, int]:
@@ -262,53 +245,75 @@ def merge_partition(
     deterministic suffix and counted as an id conflict, as is a staged id in ``taken`` (held by another date, see
     :func:`cross_date_conflicts`). Existing rows are never changed; when nothing is new the partition
     files are left untouched, so re-ingesting evidence changes nothing but the manifest.
+
+    Staging parts and partition files are sorted runs (:mod:`iamforensics.sorted_runs`):
+    dedup and ordering read their key columns only, and each output row group is gathered
+    from the slices of the runs that hold it, so memory is a row group, not the date.
     """
     pdir = partition_dir(root, date)
     existing_files = sorted(pdir.glob("*.parquet")) if pdir.exists() else []
-    existing = _read_parts(existing_files)
-    staged = _read_parts(staged_files).combine_chunks()
-    ids = staged.column("event_id")
-    if existing.num_rows == 0 and not taken and pc.count_distinct(ids).as_py() == staged.num_rows:
-        # Nothing to compare with and no id twice: every row is kept as it is (what the
-        # loop below would conclude, without a Python step per row).
-        keep: list[int] | pa.Array = pa.array(range(staged.num_rows), pa.int64())
-        new_ids = ids
-        duplicates = conflicts = 0
-    else:
-        keep, new_ids, duplicates, conflicts = _dedup(existing, staged, taken)
-    written = len(keep)
-    if written:
-        # One permutation of existing + kept rows, sorted by (event_time, event_id),
-        # applied one row group at a time: the wide columns (raw, payloads) are copied
-        # once, and never more than a row group of them at a time.
-        n_old = existing.num_rows
-        keep_arr = pa.array(keep, pa.int64()) if isinstance(keep, list) else keep
-        times = pa.concat_arrays(
-            [
-                existing.column("event_time").combine_chunks(),
-                _as_array(staged.column("event_time").take(keep_arr)),
-            ]
-        )
-        all_ids = pa.concat_arrays([existing.column("event_id").combine_chunks(), _as_array(new_ids)])
-        order = pc.sort_indices(
-            pa.table({"t": times, "i": all_ids}), sort_keys=[("t", "ascending"), ("i", "ascending")]
-        )
-        rows = pa.concat_arrays([pa.array(range(n_old), pa.int64()), pc.add(keep_arr, n_old)])
-        # One chunk per column: a take from many chunks concatenates them at every call.
-        both = pa.concat_tables([existing, staged]).combine_chunks() if n_old else staged
-        pdir.mkdir(parents=True, exist_ok=True)
-        tmp = pdir / f".part-{uuid.uuid4().hex}.parquet.tmp"
-        write_events(_sorted_groups(both, rows.take(order), all_ids.take(order)), tmp)
-        final = pdir / f"part-{uuid.uuid4().hex[:16]}.parquet"
-        os.replace(tmp, final)
-        for f in existing_files:
-            f.unlink()
+    old_runs = [Run(f) for f in existing_files]
+    new_runs = [Run(f) for f in staged_files]
+    try:
+        existing = _keys(old_runs)
+        staged = _keys(new_runs)
+        old, new = Runs(old_runs), Runs(new_runs)
+        ids = staged.column("event_id")
+        if existing.num_rows == 0 and not taken and pc.count_distinct(ids).as_py() == staged.num_rows:
+            # Nothing to compare with and no id twice: every row is kept as it is (what the
+            # loop below would conclude, without a Python step per row).
+            keep: list[int] | pa.Array = pa.array(range(staged.num_rows), pa.int64())
+            new_ids = ids
+            duplicates = conflicts = 0
+        else:
+            raw_of = {False: old, True: new}
+            keep, new_ids, duplicates, conflicts = _dedup(existing, staged, taken, raw_of)
+        written = len(keep)
+        if written:
+            # One permutation of existing + kept rows, sorted by (event_time, event_id), in
+            # the numbering of all runs (existing first); gathered a row group at a time.
+            n_old = existing.num_rows
+            keep_arr = pa.array(keep, pa.int64()) if isinstance(keep, list) else keep
+            times = pa.concat_arrays(
+                [
+                    existing.column("event_time").combine_chunks(),
+                    _as_array(staged.column("event_time").take(keep_arr)),
+                ]
+            )
+            all_ids = pa.concat_arrays([existing.column("event_id").combine_chunks(), _as_array(new_ids)])
+            order = pc.sort_indices(
+                pa.table({"t": times, "i": all_ids}), sort_keys=[("t", "ascending"), ("i", "ascending")]
+            )
+            rows = pa.concat_arrays([pa.array(range(n_old), pa.int64()), pc.add(keep_arr, n_old)])
+            pdir.mkdir(parents=True, exist_ok=True)
+            tmp = pdir / f".part-{uuid.uuid4().hex}.parquet.tmp"
+            both = Runs(old_runs + new_runs)
+            write_events(_sorted_groups(both, rows.take(order).to_numpy(), all_ids.take(order)), tmp)
+            final = pdir / f"part-{uuid.uuid4().hex[:16]}.parquet"
+            os.replace(tmp, final)
+            for r in old_runs:
+                r.close()
+            for f in existing_files:
+                f.unlink()
+    finally:
+        for r in old_runs + new_runs:
+            r.close()
     return {
         "staged": staged.num_rows,
         "written": written,
         "duplicates": duplicates,
         "id_conflicts": conflicts,
     }
+
+
+#: What dedup and ordering read of every run.
+_KEYS = ["event_id", "event_time", "event_source", "event_name", "fidelity", "source", "source_index"]
+
+
+def _keys(runs: list[Run]) -> pa.Table:
+    tables = [r.keys(_KEYS) for r in runs]
+    schema = sub_schema(_KEYS)
+    return pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()
 
 
 def _as_array(a: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
@@ -318,7 +323,7 @@ def _as_array(a: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
 
 
 def _dedup(
-    existing: pa.Table, staged: pa.Table, taken: frozenset[str] = frozenset()
+    existing: pa.Table, staged: pa.Table, taken: frozenset[str], raw_of: dict[bool, Runs]
 ) -> tuple[list[int], list[str], int, int]:
     """(staged rows kept, their event ids, duplicates, id conflicts), see merge_partition."""
     # "full" sorts before "partial": when one run holds both a lossy copy (console CSV,
@@ -382,7 +387,7 @@ def _dedup(
         keep.append(i)
         new_ids.append(alt)
         conflicts += 1
-    for i, eid, raw in _differing(existing, staged, pending):
+    for i, eid, raw in _differing(raw_of, pending):
         # Kept under an id made from its own text: the same record again is a duplicate.
         alt = f"{eid}~{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
         if alt in seen:
@@ -401,25 +406,26 @@ _CHUNK = 65536
 
 
 def _differing(
-    existing: pa.Table, staged: pa.Table, pending: list[tuple[int, str, bool, int]]
+    raw_of: dict[bool, Runs], pending: list[tuple[int, str, bool, int]]
 ) -> list[tuple[int, str, str]]:
     """(staged row, id, raw) of the pending pairs whose records are not the same record.
 
     The raw texts are compared in bulk first (a re-ingest gives identical text); only pairs
     whose text differs are parsed, and then only the CloudTrail fields are compared, so a
-    copy with a tool's extra keys or another key order is still a duplicate.
+    copy with a tool's extra keys or another key order is still a duplicate. ``raw_of``
+    holds the existing (False) and staged (True) runs; only the raw column of the pieces
+    holding pending rows is read.
     """
     out: list[tuple[int, str, str]] = []
-    raws = {False: existing.column("raw"), True: staged.column("raw")}
     for start in range(0, len(pending), _CHUNK):
         chunk = pending[start : start + _CHUNK]
-        mine = staged.column("raw").take(pa.array([p[0] for p in chunk], pa.int64()))
+        mine = take_column(raw_of[True], "raw", [p[0] for p in chunk])
         for where in (False, True):
             sel = [k for k, p in enumerate(chunk) if p[2] is where]
             if not sel:
                 continue
             a = mine.take(pa.array(sel, pa.int64()))
-            b = raws[where].take(pa.array([chunk[k][3] for k in sel], pa.int64()))
+            b = take_column(raw_of[where], "raw", [chunk[k][3] for k in sel])
             same = pc.fill_null(pc.equal(a, b), False).to_pylist()
             for k, eq, x, y in zip(sel, same, a, b, strict=True):
                 if eq:
@@ -454,13 +460,13 @@ _NO_STATS = {"raw", "request_parameters", "response_elements", "additional_event
              "event_context", "error_message", "missing_fields"}  # fmt: skip
 
 
-def _sorted_groups(table: pa.Table, rows: pa.Array, ids: pa.Array) -> Iterator[pa.Table]:
-    """``table.take(rows)`` with event_id set to ``ids``, ROW_GROUP rows at a time."""
-    idx = table.schema.get_field_index("event_id")
+def _sorted_groups(runs: Runs, rows: np.ndarray, ids: pa.Array) -> Iterator[pa.Table]:
+    """The rows numbered ``rows`` of the runs, with event_id set to ``ids``, ROW_GROUP rows at a time."""
+    idx = EVENTS_SCHEMA.get_field_index("event_id")
     for i in range(0, len(rows), ROW_GROUP):
-        # No name holds the taken rows here: the next take starts after the writer let go
-        # of this group, so one row group (~100 MB) is in memory, not two.
-        yield table.take(rows.slice(i, ROW_GROUP)).set_column(idx, "event_id", ids.slice(i, ROW_GROUP))
+        # No name holds the gathered rows here: the next group is read after the writer
+        # let go of this one, so one row group (~100 MB) is in memory, not two.
+        yield runs.gather(rows[i : i + ROW_GROUP]).set_column(idx, "event_id", ids.slice(i, ROW_GROUP))
 
 
 def write_events(tables: pa.Table | Iterable[pa.Table], path: str | Path) -> None:
