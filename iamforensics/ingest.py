@@ -1,8 +1,8 @@
 """Ingest evidence into a case: discover -> read -> normalize -> stage -> merge -> manifest.
 
 Worker processes (default: all cores) each stream file by file and write their own
-staging parts, so peak memory is one file's batch per worker plus one date partition at
-merge time, whatever the amount of evidence. The accounting identity
+staging parts, so peak memory is one file's batch per worker plus, at merge time, one date's
+key columns and one row group, whatever the amount of evidence. The accounting identity
 ``read == written + duplicates + quarantined`` is checked on every run and recorded; a
 violation raises :class:`~iamforensics.errors.AccountingError`.
 

@@ -8,8 +8,9 @@
       quarantine/*.jsonl.gz                     what could not be normalized, with reasons
       derived/                                  rebuildable caches
 
-Dedup happens per date partition (duplicates share their eventTime), so memory is
-bounded by one partition, never by the case.
+Dedup happens per date partition (duplicates share their eventTime). Staging parts and
+partition files are sorted runs (:mod:`iamforensics.sorted_runs`), so a merge holds the
+date's key columns and one row group of rows, never the whole date, let alone the case.
 """
 
 from __future__ import annotations
