@@ -27,7 +27,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -839,12 +838,6 @@ def _fields(objs: Sequence[Any], cls: type[msgspec.Struct]) -> dict[str, Sequenc
     return dict(zip(names, zip(*rows, strict=True), strict=True))
 
 
-def _of(objs: list[Any], attr: str) -> list[Any]:
-    """``obj.attr`` for each object, None where the object is None."""
-    get = attrgetter(attr)
-    return [None if o is None else get(o) for o in objs]
-
-
 def _or_none(values: Sequence[Any]) -> list[Any]:
     # "" and other empty values mean "not given" for these identity fields.
     return [v or None for v in values]
@@ -975,7 +968,7 @@ def _normalize(items: Sequence[Item], sources: pa.Array, formats: pa.Array) -> p
     for col, attr in _CONTEXT.items():
         cols[col] = sc[attr]
     cols["assumed_root"] = _bools(sc["assumedRoot"])
-    cols["web_id_provider"] = _of(list(sc["webIdFederationData"]), "federatedProvider")
+    cols["web_id_provider"] = _fields(sc["webIdFederationData"], WebIdFederationData)["federatedProvider"]
     obo = cols["on_behalf_of"] = _payloads(ui["onBehalfOf"], tokens)
     ids = [_NO_OBO if o is None else _on_behalf(o) for o in obo]
     idarn = cols["identity_store_arn"] = [i[0] for i in ids]

@@ -17,7 +17,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,22 @@ def sort_events(table: pa.Table) -> pa.Table:
     if table.num_rows < 2:
         return table
     return table.take(pc.sort_indices(table.select(["event_time", "event_id"]), sort_keys=SORT_KEYS))
+
+
+def _groups(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(key, the positions holding it) for each distinct key."""
+    for k in np.unique(keys):
+        yield int(k), np.flatnonzero(keys == k)
+
+
+def _in_order(parts: list[pa.Array], positions: list[np.ndarray], name: str) -> pa.Array:
+    """The values of ``parts`` put back at their ``positions`` (parts[i][j] was at positions[i][j])."""
+    if not parts:
+        return pa.array([], EVENTS_SCHEMA.field(name).type)
+    where = np.concatenate(positions)
+    inverse = np.empty(len(where), np.int64)
+    inverse[where] = np.arange(len(where))
+    return pa.concat_arrays(parts).take(pa.array(inverse))
 
 
 class Run:
@@ -103,6 +120,25 @@ class Run:
         t = self._pf.read_row_group(k)
         return t.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA)
 
+    def column_at(self, name: str, local: np.ndarray) -> pa.Array:
+        """One column at these rows, in the order given, reading only that column of the pieces holding them."""
+        piece_of = np.searchsorted(self._starts, local, side="right") - 1
+        parts: list[pa.Array] = []
+        positions: list[np.ndarray] = []
+        with ExitStack() as stack:
+            if self._ipc:
+                fh = stack.enter_context(pa.OSFile(self.path, "rb"))
+                field = EVENTS_SCHEMA.get_field_index(name)
+                reader = ipc.open_file(fh, options=ipc.IpcReadOptions(included_fields=[field]))
+            for k, mine in _groups(piece_of):
+                if self._ipc:
+                    col = reader.get_batch(k).column(0)
+                else:
+                    col = self._pf.read_row_group(k, columns=[name]).column(0).combine_chunks()
+                parts.append(col.take(pa.array(local[mine] - self._starts[k])))
+                positions.append(mine)
+        return _in_order(parts, positions, name)
+
     def close(self) -> None:
         self._cache.clear()
         if not self._ipc:
@@ -124,14 +160,15 @@ class Runs:
         self.runs = runs
         self.starts = np.concatenate([[0], np.cumsum([r.num_rows for r in runs], dtype=np.int64)])
 
+    def _run_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.starts, rows, side="right") - 1
+
     def gather(self, rows: np.ndarray) -> pa.Table:
         """The rows with these global numbers, in the order given."""
-        which = np.searchsorted(self.starts, rows, side="right") - 1
         pieces: list[pa.Table] = []
         index = np.empty(len(rows), np.int64)
         base = 0
-        for w in np.unique(which):
-            mine = np.flatnonzero(which == w)
+        for w, mine in _groups(self._run_of(rows)):
             local = rows[mine] - self.starts[w]
             lo, hi = int(local.min()), int(local.max()) + 1
             pieces.append(self.runs[w].rows(lo, hi))
@@ -141,51 +178,16 @@ class Runs:
             return EVENTS_SCHEMA.empty_table()
         return pa.concat_tables(pieces).take(pa.array(index))
 
+    def column_at(self, name: str, rows: Sequence[int]) -> pa.Array:
+        """One column at these global rows, in the order given (see :meth:`Run.column_at`)."""
+        g = np.asarray(rows, np.int64)
+        parts: list[pa.Array] = []
+        positions: list[np.ndarray] = []
+        for w, mine in _groups(self._run_of(g)):
+            parts.append(self.runs[w].column_at(name, g[mine] - self.starts[w]))
+            positions.append(mine)
+        return _in_order(parts, positions, name)
+
     def close(self) -> None:
         for r in self.runs:
             r.close()
-
-
-def _take_column(run: Run, name: str, local: np.ndarray) -> pa.Array:
-    """One column at the given rows of a run, reading only that column of the pieces holding them."""
-    order = np.argsort(local, kind="stable")
-    rows = local[order]
-    piece_of = np.searchsorted(run._starts, rows, side="right") - 1
-    out: list[pa.Array] = []
-    field = EVENTS_SCHEMA.get_field_index(name)
-    reader = None
-    fh = None
-    if run._ipc:
-        fh = pa.OSFile(run.path, "rb")
-        reader = ipc.open_file(fh, options=ipc.IpcReadOptions(included_fields=[field]))
-    try:
-        for k in np.unique(piece_of):
-            if reader is not None:
-                col = reader.get_batch(int(k)).column(0)
-            else:
-                col = run._pf.read_row_group(int(k), columns=[name]).column(0).combine_chunks()
-            out.append(col.take(pa.array(rows[piece_of == k] - run._starts[k])))
-    finally:
-        if fh is not None:
-            fh.close()
-    taken = pa.concat_arrays(out) if out else pa.array([], EVENTS_SCHEMA.field(name).type)
-    inverse = np.empty(len(order), np.int64)
-    inverse[order] = np.arange(len(order))
-    return taken.take(pa.array(inverse))
-
-
-def take_column(runs: Runs, name: str, rows: Sequence[int]) -> pa.Array:
-    """One column at the given global rows of several runs, in the order given."""
-    g = np.asarray(rows, np.int64)
-    which = np.searchsorted(runs.starts, g, side="right") - 1
-    result: list[pa.Array] = []
-    positions: list[np.ndarray] = []
-    for w in np.unique(which):
-        mine = np.flatnonzero(which == w)
-        result.append(_take_column(runs.runs[w], name, g[mine] - runs.starts[w]))
-        positions.append(mine)
-    if not result:
-        return pa.array([], EVENTS_SCHEMA.field(name).type)
-    inverse = np.empty(len(g), np.int64)
-    inverse[np.concatenate(positions)] = np.arange(len(g))
-    return pa.concat_arrays(result).take(pa.array(inverse))

@@ -36,7 +36,7 @@ from . import __version__
 from .errors import CaseError
 from .normalize import redact_text, string_array
 from .schema import COLUMNS, EVENTS_SCHEMA, PARTITION_COLUMN, SCHEMA_VERSION
-from .sorted_runs import Run, Runs, sub_schema, take_column, write_run
+from .sorted_runs import Run, Runs, sub_schema, write_run
 
 MANIFEST = "case.json"
 EVENTS = "events"
@@ -258,7 +258,6 @@ def merge_partition(
     try:
         existing = _keys(old_runs)
         staged = _keys(new_runs)
-        old, new = Runs(old_runs), Runs(new_runs)
         ids = staged.column("event_id")
         if existing.num_rows == 0 and not taken and pc.count_distinct(ids).as_py() == staged.num_rows:
             # Nothing to compare with and no id twice: every row is kept as it is (what the
@@ -267,7 +266,7 @@ def merge_partition(
             new_ids = ids
             duplicates = conflicts = 0
         else:
-            raw_of = {False: old, True: new}
+            raw_of = {False: Runs(old_runs), True: Runs(new_runs)}
             keep, new_ids, duplicates, conflicts = _dedup(existing, staged, taken, raw_of)
         written = len(keep)
         if written:
@@ -292,13 +291,12 @@ def merge_partition(
             write_events(_sorted_groups(both, rows.take(order).to_numpy(), all_ids.take(order)), tmp)
             final = pdir / f"part-{uuid.uuid4().hex[:16]}.parquet"
             os.replace(tmp, final)
-            for r in old_runs:
-                r.close()
-            for f in existing_files:
-                f.unlink()
     finally:
         for r in old_runs + new_runs:
             r.close()
+    if written:
+        for f in existing_files:
+            f.unlink()
     return {
         "staged": staged.num_rows,
         "written": written,
@@ -420,13 +418,13 @@ def _differing(
     out: list[tuple[int, str, str]] = []
     for start in range(0, len(pending), _CHUNK):
         chunk = pending[start : start + _CHUNK]
-        mine = take_column(raw_of[True], "raw", [p[0] for p in chunk])
+        mine = raw_of[True].column_at("raw", [p[0] for p in chunk])
         for where in (False, True):
             sel = [k for k, p in enumerate(chunk) if p[2] is where]
             if not sel:
                 continue
             a = mine.take(pa.array(sel, pa.int64()))
-            b = take_column(raw_of[where], "raw", [chunk[k][3] for k in sel])
+            b = raw_of[where].column_at("raw", [chunk[k][3] for k in sel])
             same = pc.fill_null(pc.equal(a, b), False).to_pylist()
             for k, eq, x, y in zip(sel, same, a, b, strict=True):
                 if eq:

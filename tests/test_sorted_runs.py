@@ -12,7 +12,7 @@ import pytest
 
 from iamforensics import sorted_runs, store
 from iamforensics.normalize import normalize_records
-from iamforensics.sorted_runs import Run, Runs, sort_events, take_column, write_run
+from iamforensics.sorted_runs import Run, Runs, sort_events, write_run
 from iamforensics.store import merge_partition, partition_dir, write_events
 
 
@@ -40,7 +40,7 @@ def small_pieces(monkeypatch):
     monkeypatch.setattr(store, "ROW_GROUP", 11)
 
 
-def test_gather_and_take_column_match_a_whole_table(tmp_path: Path, small_pieces) -> None:
+def test_gather_and_column_at_match_a_whole_table(tmp_path: Path, small_pieces) -> None:
     parts = [events(list(range(k * 100, k * 100 + n)), seed=k) for k, n in enumerate([40, 1, 63, 25])]
     files = []
     for k, t in enumerate(parts[:3]):
@@ -57,7 +57,7 @@ def test_gather_and_take_column_match_a_whole_table(tmp_path: Path, small_pieces
     rng = np.random.default_rng(3)
     for rows in (np.arange(whole.num_rows), rng.permutation(whole.num_rows)[:50], np.array([128, 0, 5, 5])):
         assert both.gather(rows).equals(whole.take(pa.array(rows)))
-        assert take_column(both, "raw", rows.tolist()).equals(
+        assert both.column_at("raw", rows.tolist()).equals(
             whole.column("raw").take(pa.array(rows)).combine_chunks()
         )
     both.close()

@@ -76,8 +76,10 @@ def _whole_file(body: bytes) -> list[Item | Reject] | None:
 
     The same values as :func:`prepare` on each record (the whole file is compacted, so each
     record's text and payloads are its compact text), without a decoder call per record:
-    msgspec decodes every record into its typed struct in one pass. Records that name a
-    sessionToken still go through :func:`prepare`, which redacts them. Anything unusual
+    msgspec decodes every record into its typed struct in one pass. A record holding a
+    sessionToken keeps its struct when every token is a key (its text redacted in place by
+    :func:`redact_keys`, its payloads again by normalize); any other mention of a token sends
+    it through :func:`prepare`, which redacts it. Anything unusual
     (a value of the wrong type, invalid UTF-8, another container) returns None.
     """
     if len(body) > WHOLE_FILE_BYTES or not body.lstrip()[:1] == b"{":
